@@ -1,0 +1,84 @@
+/**
+ * Replies are values: a code, an optional enhanced status code (RFC 3463) and one
+ * or more text lines. `serializeReply` is the only place that turns them into bytes.
+ */
+export interface Reply {
+  readonly code: number;
+  /**
+   * RFC 3463 enhanced status code. `undefined` means "the default for this code"
+   * (see {@link defaultEnhancedCode}); `null` means "never" (greeting, EHLO).
+   */
+  readonly enhanced?: string | null | undefined;
+  readonly lines: readonly string[];
+}
+
+export function reply(
+  code: number,
+  text: string | readonly string[],
+  enhanced?: string | null,
+): Reply {
+  const lines = typeof text === "string" ? [text] : text;
+  return enhanced === undefined ? { code, lines } : { code, enhanced, lines };
+}
+
+/** RFC 3463 class defaults, used when a reply carries no explicit enhanced code. */
+const DEFAULT_ENHANCED: Readonly<Record<number, string>> = {
+  211: "2.0.0",
+  214: "2.0.0",
+  221: "2.0.0",
+  235: "2.7.0",
+  250: "2.0.0",
+  251: "2.1.5",
+  252: "2.1.5",
+  354: "2.0.0",
+  421: "4.4.2",
+  450: "4.2.1",
+  451: "4.3.0",
+  452: "4.2.2",
+  454: "4.7.0",
+  455: "4.5.4",
+  500: "5.5.2",
+  501: "5.5.4",
+  502: "5.5.1",
+  503: "5.5.1",
+  504: "5.5.4",
+  521: "5.3.2",
+  530: "5.7.0",
+  534: "5.7.9",
+  535: "5.7.8",
+  538: "5.7.11",
+  550: "5.1.1",
+  551: "5.1.6",
+  552: "5.2.2",
+  553: "5.1.3",
+  554: "5.6.0",
+  555: "5.5.4",
+};
+
+export function defaultEnhancedCode(code: number): string | undefined {
+  return DEFAULT_ENHANCED[code];
+}
+
+const ENHANCED_RE = /^[245]\.\d{1,3}\.\d{1,3}$/;
+
+export function isEnhancedCode(value: string): boolean {
+  return ENHANCED_RE.test(value);
+}
+
+/**
+ * Serialises a reply as RFC 5321 4.2.1 multi-line text: `250-first`, ..., `250 last`.
+ * With enhanced codes on (ENHANCEDSTATUSCODES advertised), every line carries the
+ * code (RFC 2034 section 3); 3xx replies (354, 334) never do.
+ */
+export function serializeReply(r: Reply, enhancedCodes: boolean): string {
+  let prefix = "";
+  if (enhancedCodes && r.enhanced !== null && (r.code < 300 || r.code >= 400)) {
+    const enhanced = r.enhanced ?? defaultEnhancedCode(r.code);
+    if (enhanced !== undefined) prefix = `${enhanced} `;
+  }
+  const lines = r.lines.length === 0 ? [""] : r.lines;
+  const last = lines.length - 1;
+  let out = "";
+  for (let i = 0; i < last; i++) out += `${r.code}-${prefix}${lines[i]}\r\n`;
+  return `${out}${r.code} ${prefix}${lines[last]}\r\n`;
+}

@@ -1,0 +1,78 @@
+/** Shapes shared by the engine, the server and the fixture; they follow smtp-server's. */
+
+/** ESMTP parameters of MAIL/RCPT: `KEY=value` (xtext-decoded) or a bare `KEY` as `true`. */
+export type SmtpArgs = Record<string, string | true>;
+
+export interface DsnRecipient {
+  /** RFC 3461 NOTIFY values, upper-case: NEVER | SUCCESS | FAILURE | DELAY */
+  notify?: string[];
+  /** RFC 3461 ORCPT as sent: `addr-type;xtext-decoded-address` */
+  orcpt?: string;
+}
+
+/** A MAIL FROM or RCPT TO path. `args` is `false` when the command had no parameters. */
+export interface SMTPAddress {
+  /** The mailbox without angle brackets; `""` for the null sender `<>`. */
+  address: string;
+  args: SmtpArgs | false;
+  dsn?: DsnRecipient;
+}
+
+export interface EnvelopeDsn {
+  ret: "FULL" | "HDRS" | null;
+  envid: string | null;
+}
+
+export interface SMTPEnvelope {
+  mailFrom: SMTPAddress | false;
+  rcptTo: SMTPAddress[];
+  /** BODY= of MAIL FROM: "7bit" (default), "8bitmime" or "binarymime" */
+  bodyType: "7bit" | "8bitmime" | "binarymime";
+  smtpUtf8: boolean;
+  requireTLS: boolean;
+  dsn: EnvelopeDsn;
+}
+
+export interface TlsInfo {
+  name: string;
+  standardName: string;
+  version: string;
+}
+
+export type TransmissionType = "SMTP" | "ESMTP" | "ESMTPS" | "ESMTPA" | "ESMTPSA" | "LMTP" | "LMTPS" | "LMTPA" | "LMTPSA";
+
+/** The session object handed to every hook, as in smtp-server. */
+export interface SMTPSession {
+  id: string;
+  remoteAddress: string;
+  remotePort: number;
+  localAddress: string;
+  localPort: number;
+  /** Reverse-DNS name of the client, or `[address]` when lookup is off (the default). */
+  clientHostname: string;
+  /** The name the client gave in EHLO/HELO/LHLO (lower-cased), `""` before. */
+  hostNameAppearsAs: string;
+  openingCommand: "" | "EHLO" | "HELO" | "LHLO";
+  transmissionType: TransmissionType;
+  secure: boolean;
+  servername?: string | undefined;
+  tlsOptions: TlsInfo | false;
+  /** Whatever `onAuth` returned as `user`; `undefined` until authenticated. */
+  user?: unknown;
+  /** 1-based number of the current/next transaction on this connection. */
+  transaction: number;
+  envelope: SMTPEnvelope;
+  xClient: Map<string, string | false>;
+  xForward: Map<string, string | false>;
+}
+
+export function emptyEnvelope(): SMTPEnvelope {
+  return {
+    mailFrom: false,
+    rcptTo: [],
+    bodyType: "7bit",
+    smtpUtf8: false,
+    requireTLS: false,
+    dsn: { ret: null, envid: null },
+  };
+}

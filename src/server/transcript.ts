@@ -1,0 +1,34 @@
+/**
+ * A connection's conversation, byte-exact in both directions, with timestamps.
+ * Client bytes are kept as the socket delivered them (zero-copy: the same buffers
+ * the message bodies are sliced from); secrets (AUTH payloads) are recorded as
+ * byte ranges and masked when the transcript is read, never stored in the clear
+ * in any rendered form.
+ */
+export type Direction = "client" | "server";
+
+export interface TranscriptEntry {
+  /** Milliseconds since the epoch (fractional, from performance.timeOrigin + now()). */
+  readonly at: number;
+  readonly direction: Direction;
+  readonly data: Uint8Array;
+  /** Set when this entry is a note from the fixture (a fault fired), not wire bytes. */
+  readonly note?: string;
+}
+
+export interface Transcript {
+  /** 1-based connection number on this server. */
+  readonly connection: number;
+  readonly id: string;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  /** Entries with secrets masked as `***`. */
+  entries(): TranscriptEntry[];
+  /** Entries in [from, to) of the entry list, masked. */
+  slice(from: number, to?: number): TranscriptEntry[];
+  /** Number of entries so far (a position to slice from later). */
+  readonly length: number;
+  /** The conversation as text: `C: ...` / `S: ...` lines, masked. */
+  toString(): string;
+  readonly closed: boolean;
+}
