@@ -17,7 +17,7 @@ const LF = 0x0a;
 const DOT = 0x2e;
 const CR_ONLY = Buffer.from([CR]);
 
-const enum State {
+enum State {
   /** inside a line; the previous byte was not CR */
   Mid,
   /** inside a line; the previous byte was CR (already passed on) */

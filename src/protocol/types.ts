@@ -39,7 +39,16 @@ export interface TlsInfo {
   version: string;
 }
 
-export type TransmissionType = "SMTP" | "ESMTP" | "ESMTPS" | "ESMTPA" | "ESMTPSA" | "LMTP" | "LMTPS" | "LMTPA" | "LMTPSA";
+export type TransmissionType =
+  | "SMTP"
+  | "ESMTP"
+  | "ESMTPS"
+  | "ESMTPA"
+  | "ESMTPSA"
+  | "LMTP"
+  | "LMTPS"
+  | "LMTPA"
+  | "LMTPSA";
 
 /** The session object handed to every hook, as in smtp-server. */
 export interface SMTPSession {
@@ -76,3 +85,19 @@ export function emptyEnvelope(): SMTPEnvelope {
     dsn: { ret: null, envid: null },
   };
 }
+
+/** SMTP stages, in the order a transaction meets them. Faults and attempts use them. */
+export type Stage =
+  | "CONNECT"
+  | "EHLO"
+  | "HELO"
+  | "STARTTLS"
+  | "AUTH"
+  | "MAIL"
+  | "RCPT"
+  | "DATA"
+  | "BDAT"
+  | "DATA_BODY"
+  | "DATA_END"
+  | "RSET"
+  | "QUIT";

@@ -1,0 +1,61 @@
+/**
+ * What EHLO advertises. A live, resettable set: the fixture changes it per test
+ * (`smtp.capabilities.set({ CHUNKING: false })`) and the engine reads it on every
+ * EHLO and every command that depends on an extension.
+ */
+export const CAPABILITIES = [
+  "PIPELINING",
+  "8BITMIME",
+  "SMTPUTF8",
+  "ENHANCEDSTATUSCODES",
+  "DSN",
+  "SIZE",
+  "STARTTLS",
+  "AUTH",
+  "REQUIRETLS",
+  "CHUNKING",
+  "BINARYMIME",
+] as const;
+
+export type Capability = (typeof CAPABILITIES)[number];
+
+export type CapabilityPatch = Partial<Record<Capability, boolean>>;
+
+const KNOWN: ReadonlySet<string> = new Set(CAPABILITIES);
+
+export class Capabilities {
+  private readonly initial: ReadonlySet<Capability>;
+  private enabled: Set<Capability>;
+
+  constructor(enabled: Iterable<Capability>) {
+    this.initial = new Set(enabled);
+    this.enabled = new Set(this.initial);
+  }
+
+  has(capability: Capability): boolean {
+    return this.enabled.has(capability);
+  }
+
+  /** Turns extensions on or off, e.g. `{ PIPELINING: false, CHUNKING: true }`. */
+  set(patch: CapabilityPatch): this {
+    for (const [name, on] of Object.entries(patch)) {
+      if (!KNOWN.has(name)) {
+        throw new TypeError(
+          `capabilities.set: unknown capability ${JSON.stringify(name)}; use one of ${CAPABILITIES.join(", ")}`,
+        );
+      }
+      if (on) this.enabled.add(name as Capability);
+      else this.enabled.delete(name as Capability);
+    }
+    return this;
+  }
+
+  /** Back to what the server was started with. */
+  reset(): void {
+    this.enabled = new Set(this.initial);
+  }
+
+  list(): Capability[] {
+    return CAPABILITIES.filter((c) => this.enabled.has(c));
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * The command table, typed against the verb union. Cross-cutting gates are flags
+ * (`needsHelo`, `needsAuth`) checked by the engine's guard, not code in handlers.
+ */
+import type { Engine } from "./engine.js";
+import { auth, startTls } from "./handlers/auth.js";
+import { bdat, data } from "./handlers/data.js";
+import { mail, rcpt } from "./handlers/mail.js";
+import { greet, help, noop, quit, rset, vrfy } from "./handlers/session.js";
+import type { Stage } from "./types.js";
+import type { MaybePromise } from "./util.js";
+
+export type Verb =
+  | "EHLO"
+  | "HELO"
+  | "LHLO"
+  | "MAIL"
+  | "RCPT"
+  | "DATA"
+  | "BDAT"
+  | "RSET"
+  | "NOOP"
+  | "QUIT"
+  | "VRFY"
+  | "HELP"
+  | "STARTTLS"
+  | "AUTH";
+
+export interface CommandSpec {
+  /** The fault stage consulted before the command runs. */
+  readonly stage?: Stage;
+  readonly needsHelo?: boolean;
+  readonly needsAuth?: boolean;
+  /** Whether the command exists right now (extension advertised, LMTP mode...). */
+  readonly available?: (e: Engine) => boolean;
+  readonly run: (e: Engine, args: string, line: string) => MaybePromise<void>;
+}
+
+const caps = (e: Engine) => e.config.capabilities;
+
+const TABLE: Readonly<Record<Verb, CommandSpec>> = {
+  EHLO: { stage: "EHLO", run: greet("EHLO") },
+  HELO: { stage: "HELO", run: greet("HELO") },
+  LHLO: { stage: "EHLO", run: greet("LHLO"), available: (e) => e.config.lmtp },
+  MAIL: { stage: "MAIL", needsHelo: true, needsAuth: true, run: mail },
+  RCPT: { stage: "RCPT", needsHelo: true, needsAuth: true, run: rcpt },
+  DATA: { stage: "DATA", needsHelo: true, needsAuth: true, run: data },
+  BDAT: {
+    stage: "BDAT",
+    needsHelo: true,
+    needsAuth: true,
+    run: bdat,
+    available: (e) => caps(e).has("CHUNKING"),
+  },
+  RSET: { stage: "RSET", run: rset },
+  NOOP: { run: noop },
+  QUIT: { stage: "QUIT", run: quit },
+  VRFY: { run: vrfy },
+  HELP: { run: help },
+  STARTTLS: {
+    stage: "STARTTLS",
+    run: startTls,
+    available: (e) => e.config.tlsAvailable && caps(e).has("STARTTLS"),
+  },
+  AUTH: {
+    stage: "AUTH",
+    needsHelo: true,
+    run: auth,
+    available: (e) => e.config.authMethods.length > 0 && caps(e).has("AUTH"),
+  },
+};
+
+export const COMMANDS: Readonly<Record<string, CommandSpec | undefined>> = TABLE;

@@ -1,0 +1,366 @@
+/**
+ * The SMTP engine, sans I/O: bytes in (`feed`), serialised replies and hook calls
+ * out (through `EngineHost`). No sockets, no timers. Commands are processed in
+ * order; while a hook is pending, further input waits in a queue (RFC 2920: the
+ * replies keep the order of the commands, and nothing after DATA is read as a
+ * command before the DATA reply). Replies produced in one pass are written in one
+ * batch.
+ */
+import { COMMANDS, type CommandSpec } from "./commands.js";
+import type { EngineConfig } from "./config.js";
+import type { DataDecoder } from "./data-decoder.js";
+import { errorToReply } from "./errors.js";
+import { saslLine } from "./handlers/auth.js";
+import { bdatChunk, finishBdat, finishData } from "./handlers/data.js";
+import type { DataSink, Directive, EngineHost } from "./host.js";
+import { REPLIES } from "./replies.js";
+import { type Reply, serializeReply } from "./reply.js";
+import type { SaslChallenge } from "./sasl.js";
+import { emptyEnvelope, type SMTPSession, type Stage } from "./types.js";
+import { isPromise, type MaybePromise } from "./util.js";
+
+const LF = 0x0a;
+const CR = 0x0d;
+
+type Mode =
+  | { readonly kind: "command" }
+  | { readonly kind: "sasl"; readonly step: SaslChallenge }
+  | { readonly kind: "data"; readonly decoder: DataDecoder; readonly sink: DataSink }
+  | { readonly kind: "bdat"; remaining: number; readonly last: boolean; readonly sink: DataSink }
+  | { readonly kind: "closed" };
+
+interface Queued {
+  buf: Buffer;
+  base: number;
+}
+
+export class Engine {
+  readonly config: EngineConfig;
+  readonly host: EngineHost;
+  readonly session: SMTPSession;
+  /** Extensions the client used in the current transaction (for the fixture's facts). */
+  readonly used = new Set<string>();
+  mode: Mode = { kind: "command" };
+  /** The open BDAT transaction's sink and byte count, across BDAT commands. */
+  bdat: { sink: DataSink; bytes: number; sizeExceeded: boolean } | undefined;
+  /** Set by STARTTLS: the rest of the plaintext input is discarded (CVE-2011-0411). */
+  discardInput = false;
+  /** Set by a DATA_END directive: keep the message, close instead of replying. */
+  dropReply = false;
+
+  private busy = false;
+  private queue: Queued[] = [];
+  private partial: Buffer | undefined;
+  private fed = 0;
+  private out = "";
+  private unrecognized = 0;
+  private unauthenticated = 0;
+  private shuttingDown = false;
+
+  constructor(config: EngineConfig, host: EngineHost, session: SMTPSession) {
+    this.config = config;
+    this.host = host;
+    this.session = session;
+  }
+
+  get closed(): boolean {
+    return this.mode.kind === "closed";
+  }
+
+  /** Bytes received but not yet processed (the host pauses reading above a bound). */
+  get backlog(): number {
+    let n = this.partial?.length ?? 0;
+    for (const q of this.queue) n += q.buf.length;
+    return n;
+  }
+
+  /** Sends the greeting (after the CONNECT-stage interceptor, if any). */
+  greet(): void {
+    const greeting = REPLIES.greeting(this.config);
+    this.run(this.intercepted("CONNECT", "", () => this.reply("CONNECT", "", greeting)));
+    this.flush();
+  }
+
+  /** Bytes from the client. */
+  feed(chunk: Buffer): void {
+    const base = this.fed;
+    this.fed += chunk.length;
+    if (this.closed) return;
+    if (this.busy || this.queue.length > 0) {
+      this.queue.push({ buf: chunk, base });
+      return;
+    }
+    this.process(chunk, base);
+    this.flush();
+  }
+
+  /** The server is closing: answer everything from now on with 421 and close. */
+  shutdown(): void {
+    this.shuttingDown = true;
+    if (!this.busy && this.mode.kind === "command") {
+      this.send(REPLIES.shuttingDown);
+      this.close();
+    }
+  }
+
+  /** The socket is gone: abort an open transaction. */
+  lost(): void {
+    if (this.closed) return;
+    this.abortData("client disconnected");
+    this.mode = { kind: "closed" };
+  }
+
+  // ---- output -------------------------------------------------------------
+
+  /** Queues a reply (written at the end of this pass) and reports it. */
+  reply(stage: Stage | "OTHER", command: string, r: Reply, reason = "ok"): void {
+    this.send(r);
+    this.host.observe?.({ stage, command, reply: r, reason });
+  }
+
+  send(r: Reply): void {
+    this.out += serializeReply(r, this.config.capabilities.has("ENHANCEDSTATUSCODES"));
+  }
+
+  flush(): void {
+    if (this.out.length === 0) return;
+    const text = this.out;
+    this.out = "";
+    this.host.write(text);
+  }
+
+  close(): void {
+    this.flush();
+    this.abortData("connection closed");
+    this.mode = { kind: "closed" };
+    this.queue = [];
+    this.partial = undefined;
+    this.host.close();
+  }
+
+  // ---- transaction state --------------------------------------------------
+
+  resetTransaction(): void {
+    this.abortData("transaction reset");
+    const s = this.session;
+    if (s.envelope.mailFrom || s.envelope.rcptTo.length > 0) s.transaction++;
+    s.envelope = emptyEnvelope();
+    this.used.clear();
+  }
+
+  abortData(reason: string): void {
+    if (this.mode.kind === "data" || this.mode.kind === "bdat") this.mode.sink.abort(reason);
+    else this.bdat?.sink.abort(reason);
+    this.bdat = undefined;
+    if (this.mode.kind === "data" || this.mode.kind === "bdat") this.mode = { kind: "command" };
+  }
+
+  // ---- running handlers that may be async -------------------------------------
+
+  /** Runs a handler's result: sync results continue this pass, promises pause input. */
+  run(result: MaybePromise<void>): void {
+    if (!isPromise(result)) return;
+    this.busy = true;
+    this.flush();
+    result
+      .catch((err: unknown) => {
+        if (!this.closed) this.reply("OTHER", "", errorToReply(err, 451), "internal error");
+      })
+      .finally(() => this.resume());
+  }
+
+  /** Runs `body` unless the interceptor for `stage` replaces it. */
+  intercepted(stage: Stage, command: string, body: () => MaybePromise<void>): MaybePromise<void> {
+    const ask = this.host.intercept;
+    if (!ask) return body();
+    const d = ask.call(this.host, stage, command);
+    if (isPromise(d)) {
+      this.flush();
+      return d.then((dd) => this.applyDirective(stage, command, dd, body));
+    }
+    return this.applyDirective(stage, command, d, body);
+  }
+
+  private applyDirective(
+    stage: Stage,
+    command: string,
+    d: Directive | undefined,
+    body: () => MaybePromise<void>,
+  ): MaybePromise<void> {
+    if (this.closed) return;
+    if (!d) return body();
+    if (d.hang) return this.hang();
+    if (d.disconnect === "before") return this.close();
+    if (d.dropReply) this.dropReply = true;
+    if (d.reply) this.reply(stage, command, d.reply, d.reason ?? "fault");
+    const ran = d.reply ? undefined : body();
+    if (d.disconnect !== "after") return ran;
+    return isPromise(ran) ? ran.then(() => this.close()) : this.close();
+  }
+
+  /** Stop answering and reading; only a timeout or the client ends this. */
+  hang(): Promise<void> {
+    this.flush();
+    this.queue = [];
+    this.discardInput = true;
+    return new Promise<void>(() => {});
+  }
+
+  private resume(): void {
+    this.busy = false;
+    if (this.discardInput) {
+      this.discardInput = false;
+      this.queue = [];
+      this.partial = undefined;
+    }
+    if (this.shuttingDown && this.mode.kind === "command" && !this.closed) {
+      this.send(REPLIES.shuttingDown);
+      this.close();
+      return;
+    }
+    while (!this.busy && !this.closed && this.queue.length > 0) {
+      const next = this.queue.shift()!;
+      this.process(next.buf, next.base);
+    }
+    this.flush();
+    if (!this.busy) this.host.drained?.();
+  }
+
+  // ---- input --------------------------------------------------------------
+
+  private process(buf: Buffer, base: number): void {
+    let pos = 0;
+    while (pos < buf.length && !this.busy && !this.closed) {
+      const mode = this.mode;
+      if (mode.kind === "data") pos = this.processData(mode, buf, pos);
+      else if (mode.kind === "bdat") pos = this.processBdat(mode, buf, pos);
+      else pos = this.processLine(buf, pos, base);
+    }
+    if (this.discardInput && !this.busy) this.discardInput = false;
+    else if (pos < buf.length && !this.closed && !this.discardInput) {
+      this.queue.unshift({ buf: buf.subarray(pos), base: base + pos });
+    }
+  }
+
+  private processLine(buf: Buffer, pos: number, base: number): number {
+    const lf = buf.indexOf(LF, pos);
+    if (lf === -1) {
+      this.keepPartial(buf.subarray(pos), base + pos);
+      return buf.length;
+    }
+    let line = buf.subarray(pos, lf);
+    let start = base + pos;
+    if (this.partial) {
+      start -= this.partial.length;
+      line = Buffer.concat([this.partial, line]);
+      this.partial = undefined;
+    }
+    const end = line.length > 0 && line[line.length - 1] === CR ? line.length - 1 : line.length;
+    if (end > this.config.maxCommandLength) {
+      this.reply("OTHER", "", REPLIES.lineTooLong, "line too long");
+    } else {
+      this.line(line.toString("utf8", 0, end), start, lf + 1 < buf.length);
+    }
+    return lf + 1;
+  }
+
+  private keepPartial(rest: Buffer, _start: number): void {
+    const total = (this.partial?.length ?? 0) + rest.length;
+    // A line that never ends is not a client we can resynchronise with.
+    if (total > this.config.maxCommandLength * 2) {
+      this.reply("OTHER", "", REPLIES.lineTooLongClose, "line too long");
+      this.close();
+      return;
+    }
+    this.partial = this.partial ? Buffer.concat([this.partial, rest]) : Buffer.from(rest);
+  }
+
+  private processData(mode: Extract<Mode, { kind: "data" }>, buf: Buffer, pos: number): number {
+    const at = mode.decoder.push(pos === 0 ? buf : buf.subarray(pos));
+    if (at === -1) return buf.length;
+    this.run(finishData(this, mode.decoder, mode.sink));
+    return pos + at;
+  }
+
+  private processBdat(mode: Extract<Mode, { kind: "bdat" }>, buf: Buffer, pos: number): number {
+    const take = Math.min(mode.remaining, buf.length - pos);
+    if (take > 0) bdatChunk(this, buf.subarray(pos, pos + take));
+    mode.remaining -= take;
+    if (mode.remaining === 0) this.run(finishBdat(this, mode.last));
+    return pos + take;
+  }
+
+  /** One command line (CR stripped). `more`: further input followed it in the same read. */
+  private line(text: string, start: number, more: boolean): void {
+    if (this.mode.kind === "sasl") {
+      this.host.secret?.(start, start + Buffer.byteLength(text));
+      this.run(saslLine(this, this.mode.step, text));
+      return;
+    }
+    if (more) this.used.add("PIPELINING");
+    const sp = text.indexOf(" ");
+    const verb = (sp === -1 ? text : text.slice(0, sp)).toUpperCase();
+    const args = sp === -1 ? "" : text.slice(sp + 1);
+    if (verb === "AUTH" && sp !== -1) {
+      const payload = args.indexOf(" ");
+      if (payload !== -1) this.host.secret?.(start + sp + 2 + payload, start + text.length);
+    }
+    this.dispatch(verb, args, text);
+  }
+
+  private dispatch(verb: string, args: string, text: string): void {
+    if (this.shuttingDown) {
+      this.send(REPLIES.shuttingDown);
+      this.close();
+      return;
+    }
+    const spec = COMMANDS[verb];
+    if (!spec || !this.available(verb, spec)) {
+      this.unknown(verb, text, spec !== undefined);
+      return;
+    }
+    const refused = this.guard(verb, spec);
+    if (refused) {
+      this.reply(spec.stage ?? "OTHER", text, refused, "sequence");
+      if (refused.code === 421) this.close();
+      return;
+    }
+    const stage = spec.stage;
+    const body = () => spec.run(this, args, text);
+    this.run(stage ? this.intercepted(stage, text, body) : body());
+  }
+
+  private available(verb: string, spec: CommandSpec): boolean {
+    if (this.config.disabledCommands.has(verb)) return false;
+    return spec.available ? spec.available(this) : true;
+  }
+
+  private unknown(verb: string, text: string, known: boolean): void {
+    if (/^(GET|POST|HEAD|PUT|DELETE|OPTIONS|CONNECT|TRACE) \/.* HTTP\/\d\.\d$/i.test(text)) {
+      this.reply("OTHER", text, REPLIES.httpRefused, "http");
+      this.close();
+      return;
+    }
+    this.unrecognized++;
+    if (this.unrecognized >= this.config.maxUnrecognizedCommands) {
+      this.reply("OTHER", text, REPLIES.tooManyUnrecognized, "too many unrecognized commands");
+      this.close();
+      return;
+    }
+    const r = known ? REPLIES.notImplemented : REPLIES.unrecognized;
+    this.reply("OTHER", verb, r, "unrecognized");
+  }
+
+  /** Cross-cutting gates: greeting first, AUTH first, the unauthenticated budget. */
+  private guard(verb: string, spec: CommandSpec): Reply | undefined {
+    const s = this.session;
+    const authOn = this.config.authRequired && this.config.capabilities.has("AUTH");
+    if (authOn && s.user === undefined && verb !== "AUTH" && verb !== "QUIT") {
+      const limit = this.config.maxUnauthenticatedCommands;
+      if (limit !== false && ++this.unauthenticated >= limit) return REPLIES.tooManyUnauthenticated;
+    }
+    if (spec.needsHelo && !s.hostNameAppearsAs) return REPLIES.heloFirst(this.config.lmtp);
+    if (spec.needsAuth && authOn && s.user === undefined) return REPLIES.authRequired;
+    return undefined;
+  }
+}

@@ -1,0 +1,103 @@
+/** AUTH (RFC 4954) and STARTTLS (RFC 3207). */
+import type { Engine } from "../engine.js";
+import { errorToReply } from "../errors.js";
+import type { AuthOutcome } from "../host.js";
+import { REPLIES } from "../replies.js";
+import {
+  AUTH_SUCCESS,
+  type AuthRequest,
+  type SaslChallenge,
+  type SaslStep,
+  startSasl,
+  xoauth2Failure,
+} from "../sasl.js";
+import { isPromise, type MaybePromise } from "../util.js";
+import { transmissionType } from "./session.js";
+
+export function auth(e: Engine, args: string): MaybePromise<void> {
+  const s = e.session;
+  const cfg = e.config;
+  if (s.user !== undefined) return e.reply("AUTH", "AUTH", REPLIES.noIdentityChange, "sequence");
+  if (!s.secure && !cfg.allowInsecureAuth) {
+    return e.reply("AUTH", "AUTH", REPLIES.mustStartTls, "insecure");
+  }
+  if (s.envelope.mailFrom)
+    return e.reply("AUTH", "AUTH", REPLIES.transactionInProgress, "sequence");
+  const [method = "", initial, ...extra] = args.trim().split(/ +/);
+  const step = startSasl(extra.length > 0 ? `${method} ${extra.join(" ")}` : method, initial, {
+    hostname: cfg.name,
+    enabled: cfg.authMethods,
+  });
+  return saslStep(e, step);
+}
+
+/** A client line while a SASL exchange is in progress. */
+export function saslLine(e: Engine, step: SaslChallenge, line: string): MaybePromise<void> {
+  e.mode = { kind: "command" };
+  return saslStep(e, step.next(line));
+}
+
+function saslStep(e: Engine, step: SaslStep): MaybePromise<void> {
+  const command = `AUTH ${step.kind === "credentials" ? step.auth.method : ""}`.trim();
+  switch (step.kind) {
+    case "error":
+      return e.reply("AUTH", command, step.reply, "auth");
+    case "challenge":
+      e.send(step.reply);
+      e.mode = { kind: "sasl", step };
+      return;
+    case "credentials":
+      return verify(e, step.auth, command);
+  }
+}
+
+function verify(e: Engine, request: AuthRequest, command: string): MaybePromise<void> {
+  let outcome: MaybePromise<AuthOutcome>;
+  try {
+    outcome = e.host.auth(request);
+  } catch (err) {
+    return e.reply("AUTH", command, errorToReply(err, 535), "hook");
+  }
+  const decide = (o: AuthOutcome): void => {
+    if (e.closed) return;
+    if (o.ok) {
+      e.session.user = o.user;
+      e.used.add("AUTH");
+      e.session.transmissionType = transmissionType(e);
+      e.reply("AUTH", command, AUTH_SUCCESS);
+      return;
+    }
+    if (request.method === "XOAUTH2" && o.xoauth2Details !== undefined) {
+      const challenge = xoauth2Failure(o.xoauth2Details);
+      e.send(challenge.reply);
+      e.mode = { kind: "sasl", step: challenge };
+      return;
+    }
+    e.reply("AUTH", command, o.reply, "auth failed");
+  };
+  if (!isPromise(outcome)) return decide(outcome);
+  return outcome.then(decide, (err: unknown) => {
+    if (!e.closed) e.reply("AUTH", command, errorToReply(err, 535), "hook");
+  });
+}
+
+export function startTls(e: Engine, args: string, line: string): MaybePromise<void> {
+  if (args.trim()) return e.reply("STARTTLS", line, REPLIES.startTlsSyntax, "syntax");
+  if (e.session.secure) return e.reply("STARTTLS", line, REPLIES.tlsActive, "sequence");
+  e.reply("STARTTLS", line, REPLIES.startTls);
+  e.flush();
+  // Whatever the client sent after STARTTLS in plaintext is dropped (CVE-2011-0411).
+  e.discardInput = true;
+  return e.host.startTls().then(
+    () => {
+      // RFC 3207 4.2: the client must start over with EHLO.
+      e.resetTransaction();
+      const s = e.session;
+      s.hostNameAppearsAs = "";
+      s.openingCommand = "";
+      s.secure = true;
+      e.used.add("STARTTLS");
+    },
+    () => e.close(),
+  );
+}

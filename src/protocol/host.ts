@@ -1,0 +1,79 @@
+import type { Reply } from "./reply.js";
+import type { AuthRequest } from "./sasl.js";
+import type { SMTPAddress, Stage } from "./types.js";
+import type { MaybePromise } from "./util.js";
+
+/**
+ * What a fault (or any interceptor) tells the engine to do instead of, or around,
+ * the normal handling of a command. The engine consults it at one place: right
+ * before it runs a command (and at the end of the data).
+ */
+export interface Directive {
+  /** Answer with this reply instead of running the command. */
+  readonly reply?: Reply;
+  /** Close the connection before the reply (no reply at all) or right after it. */
+  readonly disconnect?: "before" | "after";
+  /** Never answer and read nothing more: the client has to give up. */
+  readonly hang?: boolean;
+  /** At DATA_END: keep the message, then close without sending the reply (lost ack). */
+  readonly dropReply?: boolean;
+  /** Why, for the attempt record and the transcript ("fault: reject.rcpt(...)"). */
+  readonly reason?: string;
+}
+
+export interface DataEndInfo {
+  readonly bytes: number;
+  readonly sizeExceeded: boolean;
+  readonly bareLf: number;
+}
+
+/** Where the engine sends a message body; one per transaction. */
+export interface DataSink {
+  write(chunk: Buffer): void;
+  /** The size limit was crossed: later bytes are counted, not passed on. */
+  exceeded?(): void;
+  /**
+   * The data is complete. Resolves with the reply (LMTP: one per recipient);
+   * rejecting maps through `errorToReply`.
+   */
+  end(info: DataEndInfo): MaybePromise<Reply | readonly Reply[] | undefined>;
+  /** The transaction will not complete (disconnect, rejection, RSET mid-BDAT). */
+  abort(reason: string): void;
+  /** The client was sent the final reply (or the connection dropped it on purpose). */
+  replied?(reply: Reply, delivered: boolean): void;
+}
+
+export type AuthOutcome =
+  | { readonly ok: true; readonly user: unknown }
+  | { readonly ok: false; readonly reply: Reply; readonly xoauth2Details?: object };
+
+export interface ReplyEvent {
+  readonly stage: Stage | "OTHER";
+  readonly command: string;
+  readonly reply: Reply;
+  /** "ok", "syntax", "sequence", "hook", "fault: ...", "size", ... */
+  readonly reason: string;
+}
+
+/** The I/O side of a connection, as the engine sees it. */
+export interface EngineHost {
+  /** Sends serialised replies (several may be batched in one string). */
+  write(text: string): void;
+  /** Ends the connection after what was written. */
+  close(): void;
+  mailFrom(address: SMTPAddress): MaybePromise<void>;
+  rcptTo(address: SMTPAddress): MaybePromise<void>;
+  auth(request: AuthRequest): MaybePromise<AuthOutcome>;
+  /** A transaction's data begins (DATA accepted, or the first BDAT). */
+  openData(): DataSink;
+  /** Upgrade to TLS after `220 Ready to start TLS`; input resumes on the TLS stream. */
+  startTls(): Promise<void>;
+  /** The fault seam: asked before each command runs. */
+  intercept?(stage: Stage, command: string): MaybePromise<Directive | undefined>;
+  /** Every reply, with its stage and reason (the fixture records attempts from it). */
+  observe?(event: ReplyEvent): void;
+  /** Bytes [start, end) of the client's byte stream are secret (AUTH payloads). */
+  secret?(start: number, end: number): void;
+  /** The engine holds no more than this many unprocessed bytes; the host may resume reading. */
+  drained?(): void;
+}

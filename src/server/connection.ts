@@ -1,0 +1,246 @@
+/**
+ * One client connection: the socket side of the engine. Feeds bytes in, writes
+ * replies out, runs the user's hooks, upgrades to TLS, enforces the idle timeout,
+ * applies backpressure, and records the transcript when asked to.
+ */
+import { randomBytes } from "node:crypto";
+import type { Socket } from "node:net";
+import type { TLSSocket } from "node:tls";
+import { Engine } from "../protocol/engine.js";
+import type { AuthOutcome, DataSink, Directive, EngineHost, ReplyEvent } from "../protocol/host.js";
+import { REPLIES } from "../protocol/replies.js";
+import { AUTH_FAILED, type AuthRequest } from "../protocol/sasl.js";
+import {
+  emptyEnvelope,
+  type SMTPAddress,
+  type SMTPSession,
+  type Stage,
+} from "../protocol/types.js";
+import type { MaybePromise } from "../protocol/util.js";
+import { callHook } from "./hooks.js";
+import { streamSink } from "./stream-sink.js";
+import { upgradeToTls } from "./tls.js";
+import { TranscriptRecorder } from "./transcript-recorder.js";
+import type { ConnectionOwner } from "./types.js";
+
+/** Pause reading when this much input waits for a pending hook. */
+const MAX_BACKLOG = 1024 * 1024;
+
+export class Connection implements EngineHost {
+  readonly id = randomBytes(8).toString("base64url");
+  readonly number: number;
+  readonly session: SMTPSession;
+  readonly engine: Engine;
+  readonly transcript: TranscriptRecorder | undefined;
+  socket: Socket;
+  private readonly owner: ConnectionOwner;
+  private readonly pauses = new Set<string>();
+  private writeCallbacks: Array<() => void> = [];
+  /** Set by the server while it waits for this connection to end. */
+  closedResolve: (() => void) | undefined;
+  private ended = false;
+  private readonly onBytes = (chunk: Buffer) => this.input(chunk);
+
+  constructor(owner: ConnectionOwner, socket: Socket, number: number) {
+    this.owner = owner;
+    this.socket = socket;
+    this.number = number;
+    this.session = newSession(this.id, socket);
+    this.engine = new Engine(owner.engineConfig, this, this.session);
+    this.transcript = owner.internals.transcripts
+      ? new TranscriptRecorder(number, this.id, this.session.remoteAddress, this.session.remotePort)
+      : undefined;
+    socket.setNoDelay(true);
+    socket.on("error", (err) => owner.socketError(this, err));
+    socket.on("close", () => this.closed());
+    if (owner.options.socketTimeout > 0) {
+      socket.setTimeout(owner.options.socketTimeout, () => this.timeout());
+    }
+  }
+
+  /** Implicit TLS handshake if needed, onConnect, greeting delay, greeting, then reading. */
+  async start(): Promise<void> {
+    const o = this.owner.options;
+    try {
+      if (o.secure) await this.startTls();
+      if (o.secured) this.session.secure = true;
+      if (this.owner.hooks.onConnect) {
+        await callHook((cb) => this.owner.hooks.onConnect?.(this.session, cb));
+      }
+    } catch (err) {
+      if (this.ended) return;
+      this.engine.reply("CONNECT", "", connectRefusal(err), "onConnect");
+      this.engine.close();
+      return;
+    }
+    if (this.ended) return;
+    if (o.greetingDelay > 0) await new Promise((r) => setTimeout(r, o.greetingDelay));
+    if (this.ended) return;
+    this.engine.greet();
+    this.socket.on("data", this.onBytes);
+  }
+
+  private input(chunk: Buffer): void {
+    this.transcript?.client(chunk);
+    this.engine.feed(chunk);
+    if (this.engine.backlog > MAX_BACKLOG) this.pause("backlog");
+  }
+
+  pause(reason: string): void {
+    if (this.pauses.size === 0) this.socket.pause();
+    this.pauses.add(reason);
+  }
+
+  resume(reason: string): void {
+    if (!this.pauses.delete(reason)) return;
+    if (this.pauses.size === 0 && !this.ended) this.socket.resume();
+  }
+
+  // ---- EngineHost -----------------------------------------------------------
+
+  write(text: string): void {
+    if (this.ended || this.socket.destroyed) return;
+    this.transcript?.server(text);
+    this.socket.write(text);
+  }
+
+  /** Runs `fn` once everything written so far has been handed to the OS. */
+  afterFlush(fn: () => void): void {
+    if (this.socket.writableLength === 0 || this.socket.destroyed) {
+      fn();
+      return;
+    }
+    this.writeCallbacks.push(fn);
+    this.socket.write("", this.flushed);
+  }
+
+  private readonly flushed = () => {
+    const fns = this.writeCallbacks;
+    this.writeCallbacks = [];
+    for (const fn of fns) fn();
+  };
+
+  close(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.socket.end();
+    // A client that never reads its socket must not keep us open forever.
+    const t = setTimeout(() => this.socket.destroy(), 2000);
+    t.unref();
+    this.socket.once("close", () => clearTimeout(t));
+  }
+
+  mailFrom(address: SMTPAddress): MaybePromise<void> {
+    const hook = this.owner.hooks.onMailFrom;
+    if (!hook) return;
+    return callHook((cb) => hook(address, this.session, cb)).then(() => undefined);
+  }
+
+  rcptTo(address: SMTPAddress): MaybePromise<void> {
+    const hook = this.owner.hooks.onRcptTo;
+    if (!hook) return;
+    return callHook((cb) => hook(address, this.session, cb)).then(() => undefined);
+  }
+
+  auth(request: AuthRequest): MaybePromise<AuthOutcome> {
+    const hook = this.owner.hooks.onAuth;
+    if (!hook) return { ok: false, reply: AUTH_FAILED };
+    return callHook<{ user?: unknown; data?: object }>((cb) =>
+      hook(request, this.session, cb),
+    ).then((res): AuthOutcome => {
+      if (res && res.user !== undefined && res.user !== null && res.user !== false) {
+        return { ok: true, user: res.user };
+      }
+      return res?.data
+        ? { ok: false, reply: AUTH_FAILED, xoauth2Details: res.data }
+        : { ok: false, reply: AUTH_FAILED };
+    });
+  }
+
+  openData(): DataSink {
+    const own = this.owner.internals.openSink?.(this);
+    if (own) return own;
+    return streamSink(this, this.owner.hooks.onData, this.owner.engineConfig.lmtp);
+  }
+
+  startTls(): Promise<void> {
+    this.socket.removeListener("data", this.onBytes);
+    return upgradeToTls(this.owner, this).then((tlsSocket: TLSSocket) => {
+      this.socket = tlsSocket;
+      if (this.engine.mode.kind !== "closed" && this.pauses.size === 0) {
+        tlsSocket.on("data", this.onBytes);
+      }
+    });
+  }
+
+  intercept(stage: Stage, command: string): MaybePromise<Directive | undefined> {
+    return this.owner.internals.intercept?.(this, stage, command);
+  }
+
+  observe(event: ReplyEvent): void {
+    this.owner.internals.observe?.(this, event);
+  }
+
+  secret(start: number, end: number): void {
+    this.transcript?.secret(start, end);
+  }
+
+  drained(): void {
+    this.resume("backlog");
+  }
+
+  // ---- lifecycle --------------------------------------------------------------
+
+  private timeout(): void {
+    if (this.ended) return;
+    this.engine.reply("OTHER", "", REPLIES.timeout, "timeout");
+    this.engine.close();
+  }
+
+  /** Server closing: idle connections get 421 now, busy ones after their transaction. */
+  shutdown(): void {
+    this.engine.shutdown();
+  }
+
+  private closed(): void {
+    this.ended = true;
+    if (this.transcript) this.transcript.closed = true;
+    this.engine.lost();
+    this.flushed();
+    this.owner.connectionClosed(this);
+  }
+}
+
+function connectRefusal(err: unknown) {
+  const e = err as { responseCode?: number; message?: string } | undefined;
+  const code = typeof e?.responseCode === "number" ? e.responseCode : 554;
+  const text =
+    typeof e?.message === "string" && e.message ? e.message : "Error: connection refused";
+  return { code, lines: [text.replace(/[\r\n]+/g, " ")] };
+}
+
+function newSession(id: string, socket: Socket): SMTPSession {
+  const remoteAddress = normalizeAddress(socket.remoteAddress ?? "");
+  return {
+    id,
+    remoteAddress,
+    remotePort: socket.remotePort ?? 0,
+    localAddress: normalizeAddress(socket.localAddress ?? ""),
+    localPort: socket.localPort ?? 0,
+    clientHostname: `[${remoteAddress}]`,
+    hostNameAppearsAs: "",
+    openingCommand: "",
+    transmissionType: "ESMTP",
+    secure: false,
+    tlsOptions: false,
+    transaction: 1,
+    envelope: emptyEnvelope(),
+    xClient: new Map(),
+    xForward: new Map(),
+  };
+}
+
+/** `::ffff:127.0.0.1` (IPv4 on a dual-stack socket) reads as `127.0.0.1`. */
+function normalizeAddress(address: string): string {
+  return address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
+}

@@ -1,0 +1,27 @@
+import { Readable } from "node:stream";
+
+/**
+ * The message stream given to `onData`: a Node Readable of the message bytes
+ * (dot-unstuffed), async-iterable, with `byteLength` and `sizeExceeded` kept live.
+ * Backpressure reaches the socket: when the consumer is slow, reading pauses.
+ */
+export class SMTPDataStream extends Readable {
+  byteLength = 0;
+  sizeExceeded = false;
+  private readonly onPull: () => void;
+
+  constructor(onPull: () => void) {
+    super();
+    this.onPull = onPull;
+  }
+
+  override _read(): void {
+    this.onPull();
+  }
+
+  /** Returns false when the consumer wants the producer to wait. */
+  feed(chunk: Buffer): boolean {
+    this.byteLength += chunk.length;
+    return this.push(chunk);
+  }
+}

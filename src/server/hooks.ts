@@ -1,0 +1,40 @@
+/**
+ * User hooks come in two styles: smtp-server's callback (`(..., callback)`) and
+ * async (return a promise, throw to reject). They are adapted here, once, to a
+ * promise that settles on whichever comes first; a second callback is ignored.
+ */
+export function callHook<T>(
+  invoke: (callback: (err?: unknown, value?: T) => void) => unknown,
+): Promise<T | undefined> {
+  return new Promise<T | undefined>((resolve, reject) => {
+    let settled = false;
+    const callback = (err?: unknown, value?: T) => {
+      if (settled) return;
+      settled = true;
+      if (err) reject(err);
+      else resolve(value);
+    };
+    let returned: unknown;
+    try {
+      returned = invoke(callback);
+    } catch (err) {
+      // A hook that throws synchronously is a crash, not a verdict: 451 (see errorToReply).
+      callback(err instanceof Error && !("responseCode" in err) ? new HookCrash(err) : err);
+      return;
+    }
+    if (returned && typeof (returned as PromiseLike<T>).then === "function") {
+      (returned as PromiseLike<T>).then(
+        (value) => callback(undefined, value),
+        (err: unknown) => callback(err ?? new Error("hook rejected")),
+      );
+    }
+  });
+}
+
+/** Marks an exception thrown by a hook, so it maps to 451 rather than 550. */
+export class HookCrash {
+  readonly cause: Error;
+  constructor(cause: Error) {
+    this.cause = cause;
+  }
+}

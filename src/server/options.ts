@@ -1,0 +1,182 @@
+/**
+ * SMTPServer options: smtp-server 3.x's names (so existing code runs unchanged),
+ * resolved once into a frozen object with positive names. The compatibility names
+ * (`hideSTARTTLS`, `authOptional`, ...) are mapped here and nowhere else.
+ */
+import type { SecureContextOptions, TLSSocket } from "node:tls";
+import { Capabilities, type Capability } from "../protocol/capabilities.js";
+import type { EngineConfig } from "../protocol/config.js";
+import { type AuthRequest, isSaslMethod, type SaslMethod } from "../protocol/sasl.js";
+import type { SMTPAddress, SMTPSession } from "../protocol/types.js";
+import type { SMTPDataStream } from "./data-stream.js";
+
+type Callback<T = void> = (err?: Error | null, value?: T) => void;
+
+export interface AuthResponse {
+  user?: unknown;
+  /** XOAUTH2 failure details sent to the client as a 334 challenge. */
+  data?: object;
+}
+
+export interface SMTPServerOptions extends SecureContextOptions {
+  /** Implicit TLS (RFC 8314): TLS from the first byte. */
+  secure?: boolean;
+  /** The socket is already secured by something in front (treat as TLS, no STARTTLS). */
+  secured?: boolean;
+  /** With `secure`: start plaintext and upgrade at once (for a socket handed over). */
+  needsUpgrade?: boolean;
+  name?: string;
+  banner?: string;
+  size?: number;
+  hideSize?: boolean;
+  authMethods?: string[];
+  authOptional?: boolean;
+  allowInsecureAuth?: boolean;
+  authRequiredMessage?: string;
+  disabledCommands?: string[];
+  hideSTARTTLS?: boolean;
+  hidePIPELINING?: boolean;
+  hide8BITMIME?: boolean;
+  hideSMTPUTF8?: boolean;
+  hideENHANCEDSTATUSCODES?: boolean;
+  hideDSN?: boolean;
+  hideREQUIRETLS?: boolean;
+  /** CHUNKING/BDAT (RFC 3030) and BINARYMIME; off by default, as smtp-server has none. */
+  hideCHUNKING?: boolean;
+  lmtp?: boolean;
+  maxClients?: number;
+  maxRecipients?: number;
+  maxCommandLength?: number;
+  maxAllowedUnauthenticatedCommands?: number | false;
+  maxUnrecognizedCommands?: number;
+  lenientAddressParsing?: boolean;
+  heloResponse?: string;
+  /** Idle time before `421 Timeout` (ms). smtp-server's default: 60 s. */
+  socketTimeout?: number;
+  /** How long `close()` waits for busy connections before cutting them (ms). */
+  closeTimeout?: number;
+  /** Delay before the greeting (ms). smtp-server waits 100 ms; the default here is 0. */
+  greetingDelay?: number;
+  /** Bare LF inside DATA: "accept" (as data, default) or "reject" (550 after the data). */
+  bareLf?: "accept" | "reject";
+  /** Reverse DNS of the client. Off by default here (no stalls); `false` turns it on. */
+  disableReverseLookup?: boolean;
+  sniOptions?: Record<string, SecureContextOptions> | Map<string, SecureContextOptions>;
+  /** Ask clients for a certificate (smtp-server's TLS option). */
+  requestCert?: boolean;
+  rejectUnauthorized?: boolean;
+  logger?: boolean | object;
+  onConnect?(session: SMTPSession, callback: Callback): unknown;
+  onSecure?(socket: TLSSocket, session: SMTPSession, callback: Callback): unknown;
+  onAuth?(auth: AuthRequest, session: SMTPSession, callback: Callback<AuthResponse>): unknown;
+  onMailFrom?(address: SMTPAddress, session: SMTPSession, callback: Callback): unknown;
+  onRcptTo?(address: SMTPAddress, session: SMTPSession, callback: Callback): unknown;
+  onData?(
+    stream: SMTPDataStream,
+    session: SMTPSession,
+    callback: Callback<string | string[]>,
+  ): unknown;
+  onClose?(session: SMTPSession): unknown;
+}
+
+export interface ResolvedOptions {
+  readonly engine: Omit<EngineConfig, "capabilities">;
+  readonly capabilities: readonly Capability[];
+  readonly secure: boolean;
+  readonly secured: boolean;
+  readonly needsUpgrade: boolean;
+  readonly maxClients: number;
+  readonly socketTimeout: number;
+  readonly closeTimeout: number;
+  readonly greetingDelay: number;
+  readonly reverseLookup: boolean;
+  readonly tls: SecureContextOptions & { requestCert?: boolean; rejectUnauthorized?: boolean };
+  readonly sni: ReadonlyMap<string, SecureContextOptions>;
+}
+
+function nonNegative(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+    throw new TypeError(`SMTPServer: option ${name} must be a number >= 0, got ${String(value)}`);
+  }
+  return value;
+}
+
+function authMethods(list: string[] | undefined): SaslMethod[] {
+  const methods = (list ?? ["PLAIN", "LOGIN"]).map((m) => m.toUpperCase());
+  for (const m of methods) {
+    if (!isSaslMethod(m)) {
+      throw new TypeError(
+        `SMTPServer: unknown authMethods entry ${JSON.stringify(m)}; use PLAIN, LOGIN, CRAM-MD5 or XOAUTH2`,
+      );
+    }
+  }
+  return methods as SaslMethod[];
+}
+
+function capabilitiesOf(o: SMTPServerOptions, size: number, disabled: Set<string>): Capability[] {
+  const on: Capability[] = [];
+  const add = (c: Capability, yes: boolean) => yes && on.push(c);
+  add("PIPELINING", !o.hidePIPELINING);
+  add("8BITMIME", !o.hide8BITMIME);
+  add("SMTPUTF8", !o.hideSMTPUTF8);
+  add("ENHANCEDSTATUSCODES", o.hideENHANCEDSTATUSCODES === false);
+  add("DSN", o.hideDSN === false);
+  add("SIZE", size > 0);
+  add("STARTTLS", !o.hideSTARTTLS && !disabled.has("STARTTLS"));
+  add("AUTH", !disabled.has("AUTH"));
+  add("REQUIRETLS", o.hideREQUIRETLS === false);
+  add("CHUNKING", o.hideCHUNKING === false);
+  add("BINARYMIME", o.hideCHUNKING === false);
+  return on;
+}
+
+export function resolveOptions(o: SMTPServerOptions): ResolvedOptions {
+  const size = nonNegative("size", o.size, 0);
+  const disabled = new Set((o.disabledCommands ?? []).map((c) => c.toUpperCase()));
+  const methods = disabled.has("AUTH") ? [] : authMethods(o.authMethods);
+  const secured = Boolean(o.secured);
+  const engine: Omit<EngineConfig, "capabilities"> = {
+    name: o.name ?? "localhost",
+    banner: o.banner ?? "",
+    lmtp: Boolean(o.lmtp),
+    size,
+    hideSize: Boolean(o.hideSize),
+    authMethods: methods,
+    authRequired: methods.length > 0 && !o.authOptional,
+    allowInsecureAuth: Boolean(o.allowInsecureAuth),
+    tlsAvailable: !secured && !o.secure && !o.hideSTARTTLS && !disabled.has("STARTTLS"),
+    disabledCommands: disabled,
+    maxCommandLength: nonNegative("maxCommandLength", o.maxCommandLength, 16 * 1024) || 16 * 1024,
+    maxUnrecognizedCommands:
+      nonNegative("maxUnrecognizedCommands", o.maxUnrecognizedCommands, 10) || 10,
+    maxUnauthenticatedCommands:
+      o.maxAllowedUnauthenticatedCommands === false
+        ? false
+        : (o.maxAllowedUnauthenticatedCommands ?? 10),
+    maxRecipients: nonNegative("maxRecipients", o.maxRecipients, 0),
+    bareLf: o.bareLf ?? "accept",
+    heloResponse: o.heloResponse ?? "%s Nice to meet you, %s",
+    lenientAddressParsing: Boolean(o.lenientAddressParsing),
+  };
+  const sni =
+    o.sniOptions instanceof Map ? o.sniOptions : new Map(Object.entries(o.sniOptions ?? {}));
+  return Object.freeze({
+    engine: Object.freeze(engine),
+    capabilities: capabilitiesOf(o, size, disabled),
+    secure: Boolean(o.secure),
+    secured,
+    needsUpgrade: Boolean(o.needsUpgrade),
+    maxClients: nonNegative("maxClients", o.maxClients, 0),
+    socketTimeout: nonNegative("socketTimeout", o.socketTimeout, 60_000),
+    closeTimeout: nonNegative("closeTimeout", o.closeTimeout, 30_000),
+    greetingDelay: nonNegative("greetingDelay", o.greetingDelay, 0),
+    reverseLookup: o.disableReverseLookup === false,
+    tls: o,
+    sni,
+  });
+}
+
+export function makeCapabilities(r: ResolvedOptions): Capabilities {
+  return new Capabilities(r.capabilities);
+}

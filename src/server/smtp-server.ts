@@ -1,0 +1,200 @@
+/**
+ * SMTPServer: the seed's and nodemailer smtp-server's API over the sans-I/O engine.
+ * Construction is cheap (no sockets, no TLS context); `listen()` binds; `close()`
+ * lets transactions in flight finish (or get 421) and resolves when the port is free.
+ */
+import { EventEmitter } from "node:events";
+import { createServer, type Server, type Socket } from "node:net";
+import { createSecureContext, type SecureContext, type SecureContextOptions } from "node:tls";
+import type { Capabilities } from "../protocol/capabilities.js";
+import type { EngineConfig } from "../protocol/config.js";
+import { REPLIES } from "../protocol/replies.js";
+import { serializeReply } from "../protocol/reply.js";
+import { Connection } from "./connection.js";
+import {
+  makeCapabilities,
+  type ResolvedOptions,
+  resolveOptions,
+  type SMTPServerOptions,
+} from "./options.js";
+import { loadTestCertificates } from "./test-certs.js";
+import type { ConnectionOwner, Hooks, ServerInternals } from "./types.js";
+
+/** Internal hook-up for the fixture; not part of the public API. */
+export const INTERNALS: unique symbol = Symbol("smtp-fixture.internals");
+
+type ListenCallback = () => void;
+
+export class SMTPServer extends EventEmitter implements ConnectionOwner {
+  readonly options: ResolvedOptions;
+  readonly engineConfig: EngineConfig;
+  readonly capabilities: Capabilities;
+  readonly hooks: Hooks;
+  readonly internals: ServerInternals;
+  /** The underlying net.Server (smtp-server exposes it the same way). */
+  readonly server: Server;
+  readonly connections = new Set<Connection>();
+  private connectionCount = 0;
+  private tlsOptions: SecureContextOptions;
+  private contexts = new Map<string, SecureContext>();
+  private closing: Promise<void> | undefined;
+
+  constructor(options: SMTPServerOptions & { [INTERNALS]?: ServerInternals } = {}) {
+    super();
+    this.options = resolveOptions(options);
+    this.capabilities = makeCapabilities(this.options);
+    this.engineConfig = Object.freeze({ ...this.options.engine, capabilities: this.capabilities });
+    this.hooks = {
+      onConnect: options.onConnect,
+      onSecure: options.onSecure,
+      onAuth: options.onAuth,
+      onMailFrom: options.onMailFrom,
+      onRcptTo: options.onRcptTo,
+      onData: options.onData,
+      onClose: options.onClose,
+    };
+    this.internals = options[INTERNALS] ?? {};
+    this.tlsOptions = options;
+    this.server = createServer((socket) => this.accept(socket));
+    this.server.on("error", (err) => this.emit("error", err));
+  }
+
+  /**
+   * Starts listening. Accepts smtp-server's forms: `listen(port, host?, cb?)`,
+   * `listen(port, cb)`, `listen(options, cb?)`. Resolves once listening.
+   */
+  listen(...args: unknown[]): Promise<this> {
+    const cb =
+      typeof args[args.length - 1] === "function" ? (args.pop() as ListenCallback) : undefined;
+    return new Promise<this>((resolve, reject) => {
+      const failed = (err: Error) => reject(err);
+      this.server.once("error", failed);
+      const ready = () => {
+        this.server.removeListener("error", failed);
+        this.emit("listening");
+        cb?.();
+        resolve(this);
+      };
+      if (args.length === 0) args.push(0);
+      (this.server.listen as (...a: unknown[]) => void)(...args, ready);
+    });
+  }
+
+  /** Like smtp-server's `server.address()` on the net.Server. */
+  address(): ReturnType<Server["address"]> {
+    return this.server.address();
+  }
+
+  /**
+   * Stops accepting, lets in-flight transactions finish (others get 421), waits for
+   * every connection to end (at most `closeTimeout`), then resolves.
+   */
+  close(callback?: () => void): Promise<void> {
+    this.closing ??= this.shutdown();
+    if (callback) this.closing.then(callback, callback);
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    const stopped = new Promise<void>((resolve) => {
+      if (!this.server.listening) return resolve();
+      this.server.close(() => resolve());
+    });
+    for (const c of this.connections) c.shutdown();
+    const cut = setTimeout(() => {
+      for (const c of this.connections) c.socket.destroy();
+    }, this.options.closeTimeout);
+    await Promise.all([stopped, ...[...this.connections].map((c) => closedOf(c))]);
+    clearTimeout(cut);
+    this.emit("close");
+  }
+
+  /** Replaces the TLS key/cert for new handshakes (smtp-server's API). */
+  updateSecureContext(options: SecureContextOptions): void {
+    this.tlsOptions = { ...this.tlsOptions, ...options };
+    this.contexts.clear();
+  }
+
+  secureContext(servername?: string): SecureContext {
+    const sni = servername ? this.options.sni.get(servername) : undefined;
+    const key = sni ? `sni:${servername}` : "default";
+    let ctx = this.contexts.get(key);
+    if (!ctx) {
+      ctx = createSecureContext(withDefaultCert(sni ?? this.tlsOptions));
+      this.contexts.set(key, ctx);
+    }
+    return ctx;
+  }
+
+  socketError(conn: Connection, err: Error): void {
+    // Client-caused socket errors (resets, broken pipes) are reported, never thrown.
+    (err as Error & { remote?: string }).remote = conn.session.remoteAddress;
+    if (this.listenerCount("error") > 0) this.emit("error", err);
+  }
+
+  connectionClosed(conn: Connection): void {
+    if (!this.connections.delete(conn)) return;
+    try {
+      this.hooks.onClose?.(conn.session);
+    } catch (err) {
+      this.socketError(conn, err as Error);
+    }
+    conn.closedResolve?.();
+  }
+
+  private accept(socket: Socket): void {
+    const number = ++this.connectionCount;
+    const max = this.options.maxClients;
+    if (this.closing || (max > 0 && this.connections.size >= max)) {
+      const r = this.closing
+        ? REPLIES.shuttingDown
+        : REPLIES.tooManyClients(this.engineConfig.name);
+      socket.on("error", () => {});
+      socket.end(serializeReply(r, false));
+      return;
+    }
+    const conn = new Connection(this, socket, number);
+    this.connections.add(conn);
+    this.internals.connectionOpened?.(conn);
+    this.emit("connect", conn.session);
+    conn.start().catch((err: unknown) => this.socketError(conn, err as Error));
+  }
+}
+
+function closedOf(conn: Connection): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (conn.socket.destroyed && conn.socket.closed) return resolve();
+    conn.closedResolve = resolve;
+  });
+}
+
+/** Without a key and certificate, the shipped test certificate (fixtures/tls) is used. */
+function withDefaultCert(o: SecureContextOptions): SecureContextOptions {
+  if (o.key && o.cert) return pickTls(o);
+  if (o.pfx) return pickTls(o);
+  const { key, cert } = loadTestCertificates();
+  return { ...pickTls(o), key, cert };
+}
+
+const TLS_KEYS = [
+  "key",
+  "cert",
+  "ca",
+  "pfx",
+  "passphrase",
+  "ciphers",
+  "minVersion",
+  "maxVersion",
+  "ecdhCurve",
+  "dhparam",
+  "honorCipherOrder",
+  "secureOptions",
+  "sessionIdContext",
+  "crl",
+] as const;
+
+function pickTls(o: SecureContextOptions): SecureContextOptions {
+  const out: Record<string, unknown> = {};
+  for (const k of TLS_KEYS) if (o[k] !== undefined) out[k] = o[k];
+  return out as SecureContextOptions;
+}

@@ -1,0 +1,61 @@
+/**
+ * TLS for a connection: STARTTLS (RFC 3207) and implicit TLS (RFC 8314) both wrap
+ * the plain socket in a server-side TLSSocket. The secure context is built on the
+ * first handshake, not at construction.
+ */
+import { type SecureContext, TLSSocket } from "node:tls";
+import type { Connection } from "./connection.js";
+import { callHook } from "./hooks.js";
+import type { ConnectionOwner } from "./types.js";
+
+export function upgradeToTls(owner: ConnectionOwner, conn: Connection): Promise<TLSSocket> {
+  const plain = conn.socket;
+  const o = owner.options.tls;
+  return new Promise<TLSSocket>((resolve, reject) => {
+    const socket = new TLSSocket(plain, {
+      isServer: true,
+      secureContext: owner.secureContext(),
+      SNICallback: (name: string, cb: (err: Error | null, ctx?: SecureContext) => void) => {
+        try {
+          cb(null, owner.secureContext(name));
+        } catch (err) {
+          cb(err as Error);
+        }
+      },
+      requestCert: Boolean(o.requestCert),
+      rejectUnauthorized: Boolean(o.rejectUnauthorized && o.requestCert),
+    });
+    let done = false;
+    const fail = (err: Error) => {
+      if (done) return;
+      done = true;
+      socket.destroy();
+      plain.destroy();
+      reject(err);
+    };
+    socket.once("error", fail);
+    socket.once("close", () => fail(new Error("connection closed during the TLS handshake")));
+    socket.once("secure", () => {
+      socket.removeListener("error", fail);
+      socket.on("error", (err) => owner.socketError(conn, err));
+      socket.on("close", () => plain.destroy());
+      const s = conn.session;
+      s.secure = true;
+      s.servername =
+        (socket as TLSSocket & { servername?: string | false }).servername || undefined;
+      const c = socket.getCipher();
+      s.tlsOptions = { name: c.name, standardName: c.standardName, version: c.version };
+      const onSecure = owner.hooks.onSecure;
+      const settle = onSecure
+        ? callHook((cb) => onSecure(socket, s, cb))
+        : Promise.resolve(undefined);
+      settle.then(
+        () => {
+          done = true;
+          resolve(socket);
+        },
+        (err: unknown) => fail(err instanceof Error ? err : new Error(String(err))),
+      );
+    });
+  });
+}

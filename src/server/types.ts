@@ -1,0 +1,41 @@
+import type { SecureContext } from "node:tls";
+import type { EngineConfig } from "../protocol/config.js";
+import type { DataSink, Directive, ReplyEvent } from "../protocol/host.js";
+import type { Stage } from "../protocol/types.js";
+import type { MaybePromise } from "../protocol/util.js";
+import type { Connection } from "./connection.js";
+import type { ResolvedOptions, SMTPServerOptions } from "./options.js";
+
+/**
+ * What the fixture plugs into a server (not public API): its own data sink, the
+ * fault seam, the reply observer and transcript recording.
+ */
+export interface ServerInternals {
+  transcripts?: boolean;
+  openSink?(conn: Connection): DataSink | undefined;
+  intercept?(conn: Connection, stage: Stage, command: string): MaybePromise<Directive | undefined>;
+  observe?(conn: Connection, event: ReplyEvent): void;
+  connectionOpened?(conn: Connection): void;
+}
+
+type HookName =
+  | "onConnect"
+  | "onSecure"
+  | "onAuth"
+  | "onMailFrom"
+  | "onRcptTo"
+  | "onData"
+  | "onClose";
+
+export type Hooks = { readonly [K in HookName]: SMTPServerOptions[K] | undefined };
+
+/** The server as its connections see it. */
+export interface ConnectionOwner {
+  readonly options: ResolvedOptions;
+  readonly engineConfig: EngineConfig;
+  readonly hooks: Hooks;
+  readonly internals: ServerInternals;
+  secureContext(servername?: string): SecureContext;
+  socketError(conn: Connection, err: Error): void;
+  connectionClosed(conn: Connection): void;
+}
