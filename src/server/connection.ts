@@ -61,8 +61,18 @@ export class Connection implements EngineHost {
   /** Implicit TLS handshake if needed, onConnect, greeting delay, greeting, then reading. */
   async start(): Promise<void> {
     const o = this.owner.options;
+    if (o.secure) {
+      try {
+        await this.startTls();
+      } catch (err) {
+        // No TLS, no channel for a reply: report the failure (bad key material, a
+        // client that does not speak TLS, onSecure refusing) and drop the connection.
+        this.owner.socketError(this, err instanceof Error ? err : new Error(String(err)));
+        this.socket.destroy();
+        return;
+      }
+    }
     try {
-      if (o.secure) await this.startTls();
       if (o.secured) this.session.secure = true;
       if (this.owner.hooks.onConnect) {
         await callHook((cb) => this.owner.hooks.onConnect?.(this.session, cb));
@@ -77,7 +87,8 @@ export class Connection implements EngineHost {
     if (o.greetingDelay > 0) await new Promise((r) => setTimeout(r, o.greetingDelay));
     if (this.ended) return;
     this.engine.greet();
-    this.socket.on("data", this.onBytes);
+    // After an implicit-TLS handshake, startTls() has already attached the reader.
+    if (this.socket.listenerCount("data") === 0) this.socket.on("data", this.onBytes);
   }
 
   private input(chunk: Buffer): void {
