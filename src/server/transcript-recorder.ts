@@ -105,23 +105,31 @@ export class TranscriptRecorder implements Transcript {
   }
 }
 
-/** `C: ` / `S: ` lines, one per line of the conversation; notes as `# ...`. */
-export function renderTranscript(entries: readonly TranscriptEntry[], maxBodyLines = 40): string {
+/**
+ * `C: ` / `S: ` lines, one per line of the conversation; notes as `# ...`. A long
+ * run of lines in one entry (a message body) is cut after `maxBodyLines`.
+ */
+export function transcriptLines(
+  entries: readonly TranscriptEntry[],
+  maxBodyLines = Number.POSITIVE_INFINITY,
+): string[] {
   const out: string[] = [];
+  const decoder = new TextDecoder();
   for (const e of entries) {
     if (e.note !== undefined) {
       out.push(`# ${e.note}`);
       continue;
     }
     const prefix = e.direction === "client" ? "C: " : "S: ";
-    const text = Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength).toString("utf8");
-    const lines = text.split("\r\n");
+    const lines = decoder.decode(e.data).split(/\r?\n/);
     if (lines[lines.length - 1] === "") lines.pop();
-    const shown =
-      lines.length > maxBodyLines
-        ? [...lines.slice(0, maxBodyLines), `... (${lines.length - maxBodyLines} more lines)`]
-        : lines;
-    for (const line of shown) out.push(prefix + line);
+    const cut = lines.length > maxBodyLines;
+    for (const line of cut ? lines.slice(0, maxBodyLines) : lines) out.push(prefix + line);
+    if (cut) out.push(`${prefix}... (${lines.length - maxBodyLines} more lines)`);
   }
-  return out.join("\n");
+  return out;
+}
+
+export function renderTranscript(entries: readonly TranscriptEntry[], maxBodyLines = 40): string {
+  return transcriptLines(entries, maxBodyLines).join("\n");
 }
