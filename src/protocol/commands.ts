@@ -4,7 +4,7 @@
  */
 import type { Engine } from "./engine.js";
 import { auth, startTls } from "./handlers/auth.js";
-import { bdat, data } from "./handlers/data.js";
+import { bdat, data, skipChunk } from "./handlers/data.js";
 import { mail, rcpt } from "./handlers/mail.js";
 import { greet, help, noop, quit, rset, vrfy } from "./handlers/session.js";
 import type { Stage } from "./types.js";
@@ -34,6 +34,11 @@ export interface CommandSpec {
   /** Whether the command exists right now (extension advertised, LMTP mode...). */
   readonly available?: (e: Engine) => boolean;
   readonly run: (e: Engine, args: string, line: string) => MaybePromise<void>;
+  /**
+   * The command was answered without running (a gate or a fault's reply): BDAT
+   * still has to read and drop the chunk that follows it (RFC 3030 2).
+   */
+  readonly skipped?: (e: Engine, args: string) => void;
 }
 
 const caps = (e: Engine) => e.config.capabilities;
@@ -50,6 +55,7 @@ const TABLE: Readonly<Record<Verb, CommandSpec>> = {
     needsHelo: true,
     needsAuth: true,
     run: bdat,
+    skipped: skipChunk,
     available: (e) => caps(e).has("CHUNKING"),
   },
   RSET: { stage: "RSET", run: rset },

@@ -12,12 +12,12 @@ import type { DataDecoder } from "./data-decoder.js";
 import { errorToReply } from "./errors.js";
 import { saslLine } from "./handlers/auth.js";
 import { bdatChunk, finishBdat, finishData } from "./handlers/data.js";
-import type { DataSink, Directive, EngineHost } from "./host.js";
+import type { DataSink, Directive, DripPace, EngineHost } from "./host.js";
 import { REPLIES } from "./replies.js";
 import { type Reply, serializeReply } from "./reply.js";
 import type { SaslChallenge } from "./sasl.js";
 import { emptyEnvelope, type SMTPSession, type Stage } from "./types.js";
-import { isPromise, type MaybePromise } from "./util.js";
+import { andThen, isPromise, type MaybePromise } from "./util.js";
 
 const LF = 0x0a;
 const CR = 0x0d;
@@ -47,6 +47,12 @@ export class Engine {
   discardInput = false;
   /** Set by a DATA_END directive: keep the message, close instead of replying. */
   dropReply = false;
+  /** A DATA_BODY directive armed for this transaction: applied after `left` more data bytes. */
+  private cut: { left: number; readonly directive: Directive } | undefined;
+  /** Set while a slow-drip directive's replies are written. */
+  private pace: DripPace | undefined;
+  /** Set by a hang directive: why the connection stopped answering. */
+  private hung: string | undefined;
 
   private busy = false;
   private queue: Queued[] = [];
@@ -91,22 +97,30 @@ export class Engine {
       return;
     }
     this.process(chunk, base);
+    this.settleShutdown();
     this.flush();
   }
 
-  /** The server is closing: answer everything from now on with 421 and close. */
+  /**
+   * The server is closing: 421 and close now if idle, else once the transaction in
+   * flight (a hook, the message data) is answered; any command meanwhile gets 421.
+   */
   shutdown(): void {
     this.shuttingDown = true;
-    if (!this.busy && this.mode.kind === "command") {
-      this.send(REPLIES.shuttingDown);
-      this.close();
-    }
+    this.settleShutdown();
+  }
+
+  private settleShutdown(): boolean {
+    if (!this.shuttingDown || this.busy || this.mode.kind !== "command") return false;
+    this.send(REPLIES.shuttingDown);
+    this.close();
+    return true;
   }
 
   /** The socket is gone: abort an open transaction. */
   lost(): void {
     if (this.closed) return;
-    this.abortData("client disconnected");
+    this.abortData(this.hung ? `${this.hung} (client gave up)` : "client disconnected");
     this.mode = { kind: "closed" };
   }
 
@@ -126,12 +140,15 @@ export class Engine {
     if (this.out.length === 0) return;
     const text = this.out;
     this.out = "";
-    this.host.write(text);
+    if (this.pace) this.host.write(text, this.pace);
+    else this.host.write(text);
   }
 
-  close(): void {
+  /** Ends the connection; `reason` goes to an open transaction's sink (a fault's name). */
+  close(reason = "connection closed"): void {
+    if (this.closed) return;
     this.flush();
-    this.abortData("connection closed");
+    this.abortData(reason);
     this.mode = { kind: "closed" };
     this.queue = [];
     this.partial = undefined;
@@ -140,17 +157,27 @@ export class Engine {
 
   // ---- transaction state --------------------------------------------------
 
+  /** A message was answered: earlier unrecognized commands are forgiven (as smtp-server does). */
+  messageAnswered(): void {
+    this.unrecognized = 0;
+  }
+
   resetTransaction(): void {
     this.abortData("transaction reset");
     const s = this.session;
     if (s.envelope.mailFrom || s.envelope.rcptTo.length > 0) s.transaction++;
     s.envelope = emptyEnvelope();
+    this.cut = undefined;
     this.used.clear();
   }
 
   abortData(reason: string): void {
-    if (this.mode.kind === "data" || this.mode.kind === "bdat") this.mode.sink.abort(reason);
-    else this.bdat?.sink.abort(reason);
+    // A skipped BDAT chunk (mode's sink is a drop) can be in flight with a BDAT
+    // transaction open: both are told, each once.
+    const sinks = new Set<DataSink>();
+    if (this.mode.kind === "data" || this.mode.kind === "bdat") sinks.add(this.mode.sink);
+    if (this.bdat) sinks.add(this.bdat.sink);
+    for (const sink of sinks) sink.abort(reason);
     this.bdat = undefined;
     if (this.mode.kind === "data" || this.mode.kind === "bdat") this.mode = { kind: "command" };
   }
@@ -169,16 +196,25 @@ export class Engine {
       .finally(() => this.resume());
   }
 
-  /** Runs `body` unless the interceptor for `stage` replaces it. */
-  intercepted(stage: Stage, command: string, body: () => MaybePromise<void>): MaybePromise<void> {
+  /**
+   * Runs `body` unless the interceptor for `stage` replaces it; `skipped` runs when
+   * it does (a reply instead, a disconnect before, a hang), to undo what the
+   * command would have finished (read a BDAT chunk, end the data sink).
+   */
+  intercepted(
+    stage: Stage,
+    command: string,
+    body: () => MaybePromise<void>,
+    skipped?: (reason: string) => void,
+  ): MaybePromise<void> {
     const ask = this.host.intercept;
     if (!ask) return body();
     const d = ask.call(this.host, stage, command);
     if (isPromise(d)) {
       this.flush();
-      return d.then((dd) => this.applyDirective(stage, command, dd, body));
+      return d.then((dd) => this.applyDirective(stage, command, dd, body, skipped));
     }
-    return this.applyDirective(stage, command, d, body);
+    return this.applyDirective(stage, command, d, body, skipped);
   }
 
   private applyDirective(
@@ -186,20 +222,64 @@ export class Engine {
     command: string,
     d: Directive | undefined,
     body: () => MaybePromise<void>,
+    skipped: ((reason: string) => void) | undefined,
   ): MaybePromise<void> {
     if (this.closed) return;
     if (!d) return body();
-    if (d.hang) return this.hang();
-    if (d.disconnect === "before") return this.close();
+    const reason = d.reason ?? "fault";
+    // A reply is recorded as the rejection; a silent fault is the transaction's end.
+    if (d.hang || d.disconnect === "before" || d.reply)
+      skipped?.(d.reply ? "transaction reset" : reason);
+    if (d.hang) return this.hang(reason);
+    if (d.disconnect === "before") return this.close(reason);
+    if (d.tlsFailure) return this.failTls(stage, command, d.tlsFailure, reason);
     if (d.dropReply) this.dropReply = true;
-    if (d.reply) this.reply(stage, command, d.reply, d.reason ?? "fault");
+    if (d.drip) {
+      this.flush();
+      this.pace = d.drip;
+    }
+    if (d.reply) this.reply(stage, command, d.reply, reason);
     const ran = d.reply ? undefined : body();
-    if (d.disconnect !== "after") return ran;
-    return isPromise(ran) ? ran.then(() => this.close()) : this.close();
+    if (!d.drip && d.disconnect !== "after") return ran;
+    return andThen(ran, () => {
+      if (d.drip) {
+        this.flush();
+        this.pace = undefined;
+      }
+      if (d.disconnect === "after") this.close(reason);
+    });
+  }
+
+  /** STARTTLS answered 220, then the handshake fails (a fault): the connection ends. */
+  private failTls(
+    stage: Stage,
+    command: string,
+    mode: "alert" | "close",
+    reason: string,
+  ): Promise<void> {
+    this.reply(stage, command, REPLIES.startTls, reason);
+    this.flush();
+    this.discardInput = true;
+    const failed = this.host.failTls?.(mode) ?? Promise.resolve();
+    return failed.then(() => this.close(reason));
+  }
+
+  /**
+   * The data begins (DATA accepted, or the first BDAT): asks the DATA_BODY
+   * interceptor whether to cut it short after some bytes.
+   */
+  armData(command: string): MaybePromise<void> {
+    this.cut = undefined;
+    const ask = this.host.intercept;
+    if (!ask) return;
+    return andThen(ask.call(this.host, "DATA_BODY", command), (d) => {
+      if (d && !this.closed) this.cut = { left: d.afterBytes ?? 0, directive: d };
+    });
   }
 
   /** Stop answering and reading; only a timeout or the client ends this. */
-  hang(): Promise<void> {
+  hang(reason?: string): Promise<void> {
+    this.hung = reason;
     this.flush();
     this.queue = [];
     this.discardInput = true;
@@ -213,11 +293,7 @@ export class Engine {
       this.queue = [];
       this.partial = undefined;
     }
-    if (this.shuttingDown && this.mode.kind === "command" && !this.closed) {
-      this.send(REPLIES.shuttingDown);
-      this.close();
-      return;
-    }
+    if (this.settleShutdown()) return;
     while (!this.busy && !this.closed && this.queue.length > 0) {
       const next = this.queue.shift()!;
       this.process(next.buf, next.base);
@@ -232,8 +308,7 @@ export class Engine {
     let pos = 0;
     while (pos < buf.length && !this.busy && !this.closed) {
       const mode = this.mode;
-      if (mode.kind === "data") pos = this.processData(mode, buf, pos);
-      else if (mode.kind === "bdat") pos = this.processBdat(mode, buf, pos);
+      if (mode.kind === "data" || mode.kind === "bdat") pos = this.processBody(mode, buf, pos);
       else pos = this.processLine(buf, pos, base);
     }
     if (this.discardInput && !this.busy) this.discardInput = false;
@@ -275,6 +350,28 @@ export class Engine {
     this.partial = this.partial ? Buffer.concat([this.partial, rest]) : Buffer.from(rest);
   }
 
+  /** Message data, held at an armed DATA_BODY cut: the bytes after it are never read. */
+  private processBody(
+    mode: Extract<Mode, { kind: "data" | "bdat" }>,
+    buf: Buffer,
+    pos: number,
+  ): number {
+    const cut = this.cut;
+    if (cut && cut.left <= 0) {
+      this.cut = undefined;
+      // Mid-data there is no way back to commands: the connection ends after any reply.
+      const d = cut.directive;
+      const end: Directive = d.hang || d.disconnect ? d : { ...d, disconnect: "after" };
+      this.run(this.applyDirective("DATA_BODY", "", end, () => undefined, undefined));
+      return pos;
+    }
+    const view = cut && pos + cut.left < buf.length ? buf.subarray(0, pos + cut.left) : buf;
+    const next =
+      mode.kind === "data" ? this.processData(mode, view, pos) : this.processBdat(mode, view, pos);
+    if (cut) cut.left -= next - pos;
+    return next;
+  }
+
   private processData(mode: Extract<Mode, { kind: "data" }>, buf: Buffer, pos: number): number {
     const at = mode.decoder.push(pos === 0 ? buf : buf.subarray(pos));
     if (at === -1) return buf.length;
@@ -284,9 +381,9 @@ export class Engine {
 
   private processBdat(mode: Extract<Mode, { kind: "bdat" }>, buf: Buffer, pos: number): number {
     const take = Math.min(mode.remaining, buf.length - pos);
-    if (take > 0) bdatChunk(this, buf.subarray(pos, pos + take));
+    if (take > 0) bdatChunk(this, mode.sink, buf.subarray(pos, pos + take));
     mode.remaining -= take;
-    if (mode.remaining === 0) this.run(finishBdat(this, mode.last));
+    if (mode.remaining === 0) this.run(finishBdat(this, mode.sink, mode.last));
     return pos + take;
   }
 
@@ -323,11 +420,13 @@ export class Engine {
     if (refused) {
       this.reply(spec.stage ?? "OTHER", text, refused, "sequence");
       if (refused.code === 421) this.close();
+      else spec.skipped?.(this, args);
       return;
     }
     const stage = spec.stage;
     const body = () => spec.run(this, args, text);
-    this.run(stage ? this.intercepted(stage, text, body) : body());
+    const skipped = spec.skipped && (() => spec.skipped?.(this, args));
+    this.run(stage ? this.intercepted(stage, text, body, skipped) : body());
   }
 
   private available(verb: string, spec: CommandSpec): boolean {

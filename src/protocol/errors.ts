@@ -51,5 +51,6 @@ export function errorToReply(err: unknown, fallbackCode = 550): Reply {
     enhanced ??= lead[1];
     text = text.slice(lead[0].length);
   }
-  return reply(code, text.split(/\r?\n/), enhanced);
+  // Any line break (CRLF, bare LF, bare CR) starts a new reply line, never a new reply.
+  return reply(code, text.split(/\r\n|\r|\n/), enhanced);
 }

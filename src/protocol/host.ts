@@ -17,8 +17,27 @@ export interface Directive {
   readonly hang?: boolean;
   /** At DATA_END: keep the message, then close without sending the reply (lost ack). */
   readonly dropReply?: boolean;
+  /** Write the reply (or the command's own reply) slowly: a slow-drip server. */
+  readonly drip?: DripPace;
+  /**
+   * At DATA_BODY (asked once when the data begins): let this many bytes of the
+   * message data through, then apply the rest of the directive; mid-data the
+   * connection always closes (after `reply`, if any).
+   */
+  readonly afterBytes?: number;
+  /**
+   * At STARTTLS: answer 220, then fail the handshake: send a TLS handshake_failure
+   * alert ("alert") or drop the connection ("close") once the ClientHello arrives.
+   */
+  readonly tlsFailure?: "alert" | "close";
   /** Why, for the attempt record and the transcript ("fault: reject.rcpt(...)"). */
   readonly reason?: string;
+}
+
+/** How a slow-drip reply is written: `bytesPerChunk` bytes, then a pause of `intervalMs`. */
+export interface DripPace {
+  readonly bytesPerChunk: number;
+  readonly intervalMs: number;
 }
 
 export interface DataEndInfo {
@@ -57,8 +76,8 @@ export interface ReplyEvent {
 
 /** The I/O side of a connection, as the engine sees it. */
 export interface EngineHost {
-  /** Sends serialised replies (several may be batched in one string). */
-  write(text: string): void;
+  /** Sends serialised replies (several may be batched in one string); `pace`: drip them slowly. */
+  write(text: string, pace?: DripPace): void;
   /** Ends the connection after what was written. */
   close(): void;
   mailFrom(address: SMTPAddress): MaybePromise<void>;
@@ -68,6 +87,8 @@ export interface EngineHost {
   openData(): DataSink;
   /** Upgrade to TLS after `220 Ready to start TLS`; input resumes on the TLS stream. */
   startTls(): Promise<void>;
+  /** A STARTTLS fault: fail the handshake that follows the 220; resolves when done. */
+  failTls?(mode: "alert" | "close"): Promise<void>;
   /** The fault seam: asked before each command runs. */
   intercept?(stage: Stage, command: string): MaybePromise<Directive | undefined>;
   /** Every reply, with its stage and reason (the fixture records attempts from it). */

@@ -66,6 +66,16 @@ export function isEnhancedCode(value: string): boolean {
 }
 
 /**
+ * RFC 5321 4.2 textstring allows HT and printable characters only: a CR or LF would
+ * end the reply early (or forge another), NUL and other controls confuse clients.
+ */
+const CONTROLS = /[\x00-\x08\x0a-\x1f\x7f]+/g;
+
+function textLine(line: string): string {
+  return line.replace(CONTROLS, " ");
+}
+
+/**
  * Serialises a reply as RFC 5321 4.2.1 multi-line text: `250-first`, ..., `250 last`.
  * With enhanced codes on (ENHANCEDSTATUSCODES advertised), every line carries the
  * code (RFC 2034 section 3); 3xx replies (354, 334) never do.
@@ -76,7 +86,7 @@ export function serializeReply(r: Reply, enhancedCodes: boolean): string {
     const enhanced = r.enhanced ?? defaultEnhancedCode(r.code);
     if (enhanced !== undefined) prefix = `${enhanced} `;
   }
-  const lines = r.lines.length === 0 ? [""] : r.lines;
+  const lines = r.lines.length === 0 ? [""] : r.lines.map(textLine);
   const last = lines.length - 1;
   let out = "";
   for (let i = 0; i < last; i++) out += `${r.code}-${prefix}${lines[i]}\r\n`;

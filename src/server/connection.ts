@@ -7,7 +7,14 @@ import { randomBytes } from "node:crypto";
 import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { Engine } from "../protocol/engine.js";
-import type { AuthOutcome, DataSink, Directive, EngineHost, ReplyEvent } from "../protocol/host.js";
+import type {
+  AuthOutcome,
+  DataSink,
+  Directive,
+  DripPace,
+  EngineHost,
+  ReplyEvent,
+} from "../protocol/host.js";
 import { REPLIES } from "../protocol/replies.js";
 import { AUTH_FAILED, type AuthRequest } from "../protocol/sasl.js";
 import {
@@ -39,6 +46,9 @@ export class Connection implements EngineHost {
   /** Set by the server while it waits for this connection to end. */
   closedResolve: (() => void) | undefined;
   private ended = false;
+  private upgrading = false;
+  /** Slow-drip writes in progress (a fault): later writes, afterFlush and the close wait for them. */
+  private dripping: Promise<void> | undefined;
   private readonly onBytes = (chunk: Buffer) => this.input(chunk);
 
   constructor(owner: ConnectionOwner, socket: Socket, number: number) {
@@ -63,7 +73,7 @@ export class Connection implements EngineHost {
     const o = this.owner.options;
     if (o.secure) {
       try {
-        await this.startTls();
+        await this.upgrade();
       } catch (err) {
         // No TLS, no channel for a reply: report the failure (bad key material, a
         // client that does not speak TLS, onSecure refusing) and drop the connection.
@@ -87,8 +97,7 @@ export class Connection implements EngineHost {
     if (o.greetingDelay > 0) await new Promise((r) => setTimeout(r, o.greetingDelay));
     if (this.ended) return;
     this.engine.greet();
-    // After an implicit-TLS handshake, startTls() has already attached the reader.
-    if (this.socket.listenerCount("data") === 0) this.socket.on("data", this.onBytes);
+    this.socket.on("data", this.onBytes);
   }
 
   private input(chunk: Buffer): void {
@@ -109,14 +118,30 @@ export class Connection implements EngineHost {
 
   // ---- EngineHost -----------------------------------------------------------
 
-  write(text: string): void {
+  write(text: string, pace?: DripPace): void {
     if (this.ended || this.socket.destroyed) return;
-    this.transcript?.server(text);
-    this.socket.write(text);
+    if (!pace && !this.dripping) {
+      this.transcript?.server(text);
+      this.socket.write(text);
+      return;
+    }
+    const socket = this.socket;
+    const transcript = this.transcript;
+    const queued = (this.dripping ?? Promise.resolve()).then(() =>
+      drip(socket, text, pace, transcript),
+    );
+    this.dripping = queued;
+    void queued.then(() => {
+      if (this.dripping === queued) this.dripping = undefined;
+    });
   }
 
   /** Runs `fn` once everything written so far has been handed to the OS. */
   afterFlush(fn: () => void): void {
+    if (this.dripping) {
+      void this.dripping.then(() => this.afterFlush(fn));
+      return;
+    }
     if (this.socket.writableLength === 0 || this.socket.destroyed) {
       fn();
       return;
@@ -134,7 +159,15 @@ export class Connection implements EngineHost {
   close(): void {
     if (this.ended) return;
     this.ended = true;
+    if (this.dripping) void this.dripping.then(() => this.endSocket());
+    else this.endSocket();
+  }
+
+  private endSocket(): void {
     this.socket.end();
+    // Keep reading (and discarding) so the client's FIN is seen at once, even when
+    // reading was paused or never started (refused in onConnect, early talker).
+    this.socket.resume();
     // A client that never reads its socket must not keep us open forever.
     const t = setTimeout(() => this.socket.destroy(), 2000);
     t.unref();
@@ -159,7 +192,7 @@ export class Connection implements EngineHost {
     return callHook<{ user?: unknown; data?: object }>((cb) =>
       hook(request, this.session, cb),
     ).then((res): AuthOutcome => {
-      if (res && res.user !== undefined && res.user !== null && res.user !== false) {
+      if (res?.user) {
         return { ok: true, user: res.user };
       }
       return res?.data
@@ -175,12 +208,50 @@ export class Connection implements EngineHost {
   }
 
   startTls(): Promise<void> {
+    return this.upgrade().then(
+      () => {
+        if (this.engine.mode.kind !== "closed" && this.pauses.size === 0) {
+          this.socket.on("data", this.onBytes);
+        }
+      },
+      (err: unknown) => {
+        this.owner.socketError(this, err instanceof Error ? err : new Error(String(err)));
+        throw err;
+      },
+    );
+  }
+
+  /** The TLS handshake; reading resumes on the TLS socket only when the caller says so. */
+  private upgrade(): Promise<void> {
     this.socket.removeListener("data", this.onBytes);
-    return upgradeToTls(this.owner, this).then((tlsSocket: TLSSocket) => {
-      this.socket = tlsSocket;
-      if (this.engine.mode.kind !== "closed" && this.pauses.size === 0) {
-        tlsSocket.on("data", this.onBytes);
-      }
+    this.upgrading = true;
+    return upgradeToTls(this.owner, this).then(
+      (tlsSocket: TLSSocket) => {
+        this.upgrading = false;
+        this.socket = tlsSocket;
+      },
+      (err: unknown) => {
+        this.upgrading = false;
+        throw err;
+      },
+    );
+  }
+
+  /** A STARTTLS fault: wait for the ClientHello, then answer it with an alert or nothing. */
+  failTls(mode: "alert" | "close"): Promise<void> {
+    const socket = this.socket;
+    socket.removeListener("data", this.onBytes);
+    return new Promise<void>((resolve) => {
+      socket.once("data", () => {
+        this.transcript?.note(
+          mode === "alert"
+            ? "ClientHello answered with a TLS handshake_failure alert"
+            : "ClientHello answered by closing the connection",
+        );
+        if (mode === "alert") socket.write(TLS_HANDSHAKE_FAILURE);
+        resolve();
+      });
+      socket.once("close", () => resolve());
     });
   }
 
@@ -204,6 +275,11 @@ export class Connection implements EngineHost {
 
   private timeout(): void {
     if (this.ended) return;
+    // Mid-handshake a plaintext 421 would only corrupt the TLS stream.
+    if (this.upgrading) {
+      this.socket.destroy();
+      return;
+    }
     this.engine.reply("OTHER", "", REPLIES.timeout, "timeout");
     this.engine.close();
   }
@@ -220,6 +296,45 @@ export class Connection implements EngineHost {
     this.flushed();
     this.owner.connectionClosed(this);
   }
+}
+
+/** A TLS alert record: fatal (2) handshake_failure (40), record version TLS 1.2. */
+const TLS_HANDSHAKE_FAILURE = Buffer.from([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28]);
+
+/** Writes `text` `bytesPerChunk` bytes at a time, `intervalMs` apart (a slow-drip fault). */
+async function drip(
+  socket: Socket,
+  text: string,
+  pace: DripPace | undefined,
+  transcript: TranscriptRecorder | undefined,
+): Promise<void> {
+  const parts = pace ? pieces(text, pace.bytesPerChunk) : [text];
+  for (let i = 0; i < parts.length; i++) {
+    if (i > 0 && pace) await new Promise((r) => setTimeout(r, pace.intervalMs));
+    if (socket.destroyed) return;
+    const part = parts[i]!;
+    transcript?.server(part);
+    socket.write(part);
+  }
+}
+
+/** `text` cut into pieces of at most `size` UTF-8 bytes (whole characters). */
+function pieces(text: string, size: number): string[] {
+  const out: string[] = [];
+  let cur = "";
+  let bytes = 0;
+  for (const ch of text) {
+    const n = Buffer.byteLength(ch);
+    if (bytes > 0 && bytes + n > size) {
+      out.push(cur);
+      cur = "";
+      bytes = 0;
+    }
+    cur += ch;
+    bytes += n;
+  }
+  if (cur) out.push(cur);
+  return out;
 }
 
 function connectRefusal(err: unknown) {

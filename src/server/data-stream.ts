@@ -19,9 +19,17 @@ export class SMTPDataStream extends Readable {
     this.onPull();
   }
 
+  /** The chunks are Buffers (Uint8Array). */
+  override [Symbol.asyncIterator](): NodeJS.AsyncIterator<Buffer> {
+    return super[Symbol.asyncIterator]();
+  }
+
   /** Returns false when the consumer wants the producer to wait. */
   feed(chunk: Buffer): boolean {
     this.byteLength += chunk.length;
+    // A consumer that destroyed the stream (e.g. `break` in `for await`) reads no
+    // more: the rest is counted and dropped, never waited for.
+    if (this.destroyed) return true;
     return this.push(chunk);
   }
 }

@@ -8,24 +8,28 @@ export function callHook<T>(
 ): Promise<T | undefined> {
   return new Promise<T | undefined>((resolve, reject) => {
     let settled = false;
-    const callback = (err?: unknown, value?: T) => {
+    const settle = (failed: boolean, reason: unknown, value?: T) => {
       if (settled) return;
       settled = true;
-      if (err) reject(err);
+      if (failed) reject(reason);
       else resolve(value);
     };
+    // smtp-server's convention: a truthy first argument is the rejection.
+    const callback = (err?: unknown, value?: T) => settle(Boolean(err), err, value);
     let returned: unknown;
     try {
       returned = invoke(callback);
     } catch (err) {
       // A hook that throws synchronously is a crash, not a verdict: 451 (see errorToReply).
-      callback(err instanceof Error && !("responseCode" in err) ? new HookCrash(err) : err);
+      // Whatever was thrown (even `undefined`) is a failure.
+      settle(true, err instanceof Error && !("responseCode" in err) ? new HookCrash(err) : err);
       return;
     }
     if (returned && typeof (returned as PromiseLike<T>).then === "function") {
+      // A rejected promise is a rejection whatever its reason (0, "", undefined...).
       (returned as PromiseLike<T>).then(
-        (value) => callback(undefined, value),
-        (err: unknown) => callback(err ?? new Error("hook rejected")),
+        (value) => settle(false, undefined, value),
+        (err: unknown) => settle(true, err),
       );
     }
   });

@@ -74,7 +74,8 @@ export interface SMTPServerOptions extends SecureContextOptions {
   onData?(
     stream: SMTPDataStream,
     session: SMTPSession,
-    callback: Callback<string | string[]>,
+    /** A reply text, or (LMTP) one entry per recipient: a text or an error. */
+    callback: Callback<string | (string | Error)[]>,
   ): unknown;
   onClose?(session: SMTPSession): unknown;
 }
@@ -103,7 +104,10 @@ function nonNegative(name: string, value: number | undefined, fallback: number):
 }
 
 function authMethods(list: string[] | undefined): SaslMethod[] {
-  const methods = (list ?? ["PLAIN", "LOGIN"]).map((m) => m.toUpperCase());
+  // smtp-server's default, in its order; an empty list means the default there too.
+  const methods = (list && list.length > 0 ? list : ["LOGIN", "PLAIN"]).map((m) =>
+    m.toUpperCase().trim(),
+  );
   for (const m of methods) {
     if (!isSaslMethod(m)) {
       throw new TypeError(

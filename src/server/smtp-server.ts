@@ -38,6 +38,8 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
   private tlsOptions: SecureContextOptions;
   private contexts = new Map<string, SecureContext>();
   private closing: Promise<void> | undefined;
+  /** listen() calls in progress: their failure is reported through the returned promise. */
+  private pendingListens = 0;
 
   constructor(options: SMTPServerOptions & { [INTERNALS]?: ServerInternals } = {}) {
     super();
@@ -56,7 +58,11 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
     this.internals = options[INTERNALS] ?? {};
     this.tlsOptions = options;
     this.server = createServer((socket) => this.accept(socket));
-    this.server.on("error", (err) => this.emit("error", err));
+    // A failed listen() already rejects its promise; re-emitting the error with no
+    // 'error' listener would also throw it out of the event loop.
+    this.server.on("error", (err) => {
+      if (this.listenerCount("error") > 0 || this.pendingListens === 0) this.emit("error", err);
+    });
   }
 
   /**
@@ -66,17 +72,34 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
   listen(...args: unknown[]): Promise<this> {
     const cb =
       typeof args[args.length - 1] === "function" ? (args.pop() as ListenCallback) : undefined;
+    // Listening again after close() (net.Server allows it) accepts clients again.
+    if (this.closing && !this.server.listening) this.closing = undefined;
+    this.pendingListens++;
     return new Promise<this>((resolve, reject) => {
-      const failed = (err: Error) => reject(err);
-      this.server.once("error", failed);
-      const ready = () => {
+      const settle = () => {
+        this.pendingListens--;
         this.server.removeListener("error", failed);
+        this.server.removeListener("listening", ready);
+      };
+      const failed = (err: Error) => {
+        settle();
+        reject(err);
+      };
+      const ready = () => {
+        settle();
         this.emit("listening");
         cb?.();
         resolve(this);
       };
+      this.server.once("error", failed);
+      this.server.once("listening", ready);
       if (args.length === 0) args.push(0);
-      (this.server.listen as (...a: unknown[]) => void)(...args, ready);
+      try {
+        (this.server.listen as (...a: unknown[]) => void)(...args);
+      } catch (err) {
+        // Invalid arguments and "already listening" are thrown, not emitted.
+        failed(err instanceof Error ? err : new Error(String(err)));
+      }
     });
   }
 
@@ -135,9 +158,15 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
   connectionClosed(conn: Connection): void {
     if (!this.connections.delete(conn)) return;
     try {
-      this.hooks.onClose?.(conn.session);
+      const returned: unknown = this.hooks.onClose?.(conn.session);
+      // An async onClose that rejects is reported like a throwing one, never left unhandled.
+      if (returned && typeof (returned as PromiseLike<unknown>).then === "function") {
+        (returned as PromiseLike<unknown>).then(undefined, (err: unknown) =>
+          this.socketError(conn, asError(err)),
+        );
+      }
     } catch (err) {
-      this.socketError(conn, err as Error);
+      this.socketError(conn, asError(err));
     }
     conn.closedResolve?.();
   }
@@ -159,6 +188,10 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
     this.emit("connect", conn.session);
     conn.start().catch((err: unknown) => this.socketError(conn, err as Error));
   }
+}
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
 }
 
 function closedOf(conn: Connection): Promise<void> {

@@ -14,9 +14,14 @@ import type { Hooks } from "./types.js";
 
 type Verdict = string | readonly (string | Error | undefined)[] | undefined;
 
+/** smtp-server answers an `onData` error without `responseCode` with 450. */
+const DATA_ERROR_CODE = 450;
+
 export function streamSink(conn: Connection, onData: Hooks["onData"], lmtp: boolean): DataSink {
   if (!onData) return DISCARD;
   const stream = new SMTPDataStream(() => conn.resume("stream"));
+  // A stream destroyed by its consumer never pulls again: reading must not stay paused.
+  stream.once("close", () => conn.resume("stream"));
   let ended = false;
   const verdict = callHook<Verdict>((cb) => onData(stream, conn.session, cb));
   // Called back before reading everything: the rest is drained, not left to block.
@@ -33,15 +38,25 @@ export function streamSink(conn: Connection, onData: Hooks["onData"], lmtp: bool
     },
     end(info) {
       ended = true;
+      stream.byteLength = info.bytes;
       stream.sizeExceeded = info.sizeExceeded;
       stream.push(null);
       conn.resume("stream");
-      return verdict.then((v) => toReplies(v, lmtp));
+      return verdict.then(
+        (v) => toReplies(v, lmtp),
+        (err: unknown) => errorToReply(err, DATA_ERROR_CODE),
+      );
     },
     abort(reason) {
       ended = true;
       conn.resume("stream");
-      stream.destroy(new Error(`SMTP transaction aborted: ${reason}`));
+      // Only a consumer that listens for errors (as `for await` does) gets one; for the
+      // others an 'error' event would be an uncaught exception, so they see 'close'.
+      if (stream.listenerCount("error") > 0) {
+        stream.destroy(new Error(`SMTP transaction aborted: ${reason}`));
+      } else {
+        stream.destroy();
+      }
       verdict.catch(() => undefined);
     },
   };
@@ -54,9 +69,9 @@ function toReplies(v: Verdict, lmtp: boolean): Reply | Reply[] | undefined {
   if (lmtp && Array.isArray(v)) {
     return v.map((item: string | Error | undefined) =>
       item instanceof Error
-        ? errorToReply(item)
+        ? errorToReply(item, DATA_ERROR_CODE)
         : typeof item === "string"
-          ? reply(250, item)
+          ? reply(250, item, "2.6.0")
           : REPLIES.queued,
     );
   }

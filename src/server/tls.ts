@@ -8,20 +8,30 @@ import type { Connection } from "./connection.js";
 import { callHook } from "./hooks.js";
 import type { ConnectionOwner } from "./types.js";
 
+type SniCallback = (
+  servername: string,
+  cb: (err: Error | null, ctx?: SecureContext) => void,
+) => void;
+
 export function upgradeToTls(owner: ConnectionOwner, conn: Connection): Promise<TLSSocket> {
   const plain = conn.socket;
   const o = owner.options.tls;
+  // smtp-server passes a user's own SNICallback to Node as is; otherwise sniOptions decide.
+  const userSni = (o as { SNICallback?: unknown }).SNICallback;
   return new Promise<TLSSocket>((resolve, reject) => {
     const socket = new TLSSocket(plain, {
       isServer: true,
       secureContext: owner.secureContext(),
-      SNICallback: (name: string, cb: (err: Error | null, ctx?: SecureContext) => void) => {
-        try {
-          cb(null, owner.secureContext(name));
-        } catch (err) {
-          cb(err as Error);
-        }
-      },
+      SNICallback:
+        typeof userSni === "function"
+          ? (userSni as SniCallback)
+          : (name, cb) => {
+              try {
+                cb(null, owner.secureContext(name));
+              } catch (err) {
+                cb(err as Error);
+              }
+            },
       requestCert: Boolean(o.requestCert),
       rejectUnauthorized: Boolean(o.rejectUnauthorized && o.requestCert),
     });

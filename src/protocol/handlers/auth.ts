@@ -18,16 +18,18 @@ export function auth(e: Engine, args: string): MaybePromise<void> {
   const s = e.session;
   const cfg = e.config;
   if (s.user !== undefined) return e.reply("AUTH", "AUTH", REPLIES.noIdentityChange, "sequence");
-  if (!s.secure && !cfg.allowInsecureAuth) {
+  // Ask for STARTTLS first only when it is on offer; otherwise the client could never comply.
+  const tlsOffered = cfg.tlsAvailable && cfg.capabilities.has("STARTTLS");
+  if (!s.secure && !cfg.allowInsecureAuth && tlsOffered) {
     return e.reply("AUTH", "AUTH", REPLIES.mustStartTls, "insecure");
   }
   if (s.envelope.mailFrom)
     return e.reply("AUTH", "AUTH", REPLIES.transactionInProgress, "sequence");
-  const [method = "", initial, ...extra] = args.trim().split(/ +/);
-  const step = startSasl(extra.length > 0 ? `${method} ${extra.join(" ")}` : method, initial, {
-    hostname: cfg.name,
-    enabled: cfg.authMethods,
-  });
+  // Everything after the mechanism is the initial response; more than one word is
+  // startSasl's 501 syntax error (it used to be glued to the mechanism name: 504).
+  const [method = "", ...rest] = args.trim().split(/ +/);
+  const initial = rest.length > 0 ? rest.join(" ") : undefined;
+  const step = startSasl(method, initial, { hostname: cfg.name, enabled: cfg.authMethods });
   return saslStep(e, step);
 }
 
@@ -90,11 +92,14 @@ export function startTls(e: Engine, args: string, line: string): MaybePromise<vo
   e.discardInput = true;
   return e.host.startTls().then(
     () => {
-      // RFC 3207 4.2: the client must start over with EHLO.
+      // RFC 3207 4.2: the server discards what it learnt from the client before the
+      // handshake; the client must start over with EHLO.
       e.resetTransaction();
       const s = e.session;
       s.hostNameAppearsAs = "";
       s.openingCommand = "";
+      // Nor does an AUTH identity from the plaintext part (allowInsecureAuth) carry over.
+      s.user = undefined;
       s.secure = true;
       e.used.add("STARTTLS");
     },

@@ -9,7 +9,7 @@ import { errorToReply } from "../errors.js";
 import type { DataEndInfo, DataSink } from "../host.js";
 import { REPLIES } from "../replies.js";
 import type { Reply } from "../reply.js";
-import { isPromise, type MaybePromise } from "../util.js";
+import { andThen, isPromise, type MaybePromise } from "../util.js";
 
 export function data(e: Engine, _args: string, line: string): MaybePromise<void> {
   const env = e.session.envelope;
@@ -22,6 +22,7 @@ export function data(e: Engine, _args: string, line: string): MaybePromise<void>
   const decoder = new DataDecoder((chunk) => bodyChunk(e, decoder.bytes, sink, chunk));
   e.reply("DATA", line, REPLIES.startData);
   e.mode = { kind: "data", decoder, sink };
+  return e.armData(line);
 }
 
 /** Body bytes go to the sink until the size limit; after that they are only counted. */
@@ -49,11 +50,12 @@ export function finishData(e: Engine, decoder: DataDecoder, sink: DataSink): May
   return endData(e, sink, info);
 }
 
+const BDAT_ARGS = /^(\d{1,15})(?: +(LAST))? *$/i;
+
 export function bdat(e: Engine, args: string, line: string): MaybePromise<void> {
-  const m = /^(\d{1,15})(?: +(LAST))? *$/i.exec(args);
+  const m = BDAT_ARGS.exec(args);
   if (!m) return e.reply("BDAT", line, REPLIES.bdatSyntax, "syntax");
   const env = e.session.envelope;
-  // The chunk follows the command whatever the verdict: it must be read and dropped.
   const size = Number(m[1]);
   const last = m[2] !== undefined;
   const refusal = !env.mailFrom
@@ -63,21 +65,37 @@ export function bdat(e: Engine, args: string, line: string): MaybePromise<void> 
       : undefined;
   if (refusal) {
     e.reply("BDAT", line, refusal, "sequence");
-    e.mode = { kind: "bdat", remaining: size, last: false, sink: DROP };
-    if (size === 0) e.mode = { kind: "command" };
+    skipChunk(e, args);
     return;
   }
   e.used.add("CHUNKING");
+  const first = e.bdat === undefined;
   e.bdat ??= { sink: e.host.openData(), bytes: 0, sizeExceeded: false };
-  e.mode = { kind: "bdat", remaining: size, last, sink: e.bdat.sink };
-  if (size === 0) e.run(finishBdat(e, last));
+  const sink = e.bdat.sink;
+  e.mode = { kind: "bdat", remaining: size, last, sink };
+  const armed = first ? e.armData(line) : undefined;
+  // Returned, not run here: the caller holds input until an async end is answered.
+  if (size === 0) return andThen(armed, () => finishBdat(e, sink, last));
+  return armed;
+}
+
+/**
+ * A BDAT answered without running (refused, or replaced by a fault): its chunk
+ * follows the command whatever the verdict, so it is read and dropped, never
+ * taken for commands. Without a readable size there is no chunk to skip.
+ */
+export function skipChunk(e: Engine, args: string): void {
+  const m = BDAT_ARGS.exec(args);
+  const size = m ? Number(m[1]) : 0;
+  if (size > 0) e.mode = { kind: "bdat", remaining: size, last: false, sink: DROP };
 }
 
 const DROP: DataSink = { write() {}, end: () => undefined, abort() {} };
 
-export function bdatChunk(e: Engine, chunk: Buffer): void {
+/** Bytes of a BDAT chunk; `sink` is the one the chunk was announced for. */
+export function bdatChunk(e: Engine, sink: DataSink, chunk: Buffer): void {
   const t = e.bdat;
-  if (!t) return; // a refused BDAT: the chunk is read and dropped
+  if (!t || t.sink !== sink) return; // a skipped BDAT: the chunk is read and dropped
   t.bytes += chunk.length;
   const size = e.config.size;
   if (size > 0 && t.bytes > size) {
@@ -86,10 +104,10 @@ export function bdatChunk(e: Engine, chunk: Buffer): void {
   } else t.sink.write(chunk);
 }
 
-export function finishBdat(e: Engine, last: boolean): MaybePromise<void> {
+export function finishBdat(e: Engine, sink: DataSink, last: boolean): MaybePromise<void> {
   e.mode = { kind: "command" };
   const t = e.bdat;
-  if (!t) return;
+  if (!t || t.sink !== sink) return; // a skipped BDAT was answered already
   if (t.sizeExceeded) {
     e.bdat = undefined;
     t.sink.abort("size");
@@ -102,30 +120,48 @@ export function finishBdat(e: Engine, last: boolean): MaybePromise<void> {
 
 /** Asks the sink for its verdict (the onData callback), then replies. */
 function endData(e: Engine, sink: DataSink, info: DataEndInfo): MaybePromise<void> {
-  return e.intercepted("DATA_END", "", () => {
-    let verdict: MaybePromise<Reply | readonly Reply[] | undefined>;
-    try {
-      verdict = sink.end(info);
-    } catch (err) {
-      return complete(e, "DATA_END", [errorToReply(err)], "hook", sink);
-    }
-    const done = (v: Reply | readonly Reply[] | undefined) => {
-      const replies = dataReplies(e, v, info);
-      return complete(e, "DATA_END", replies, replies[0]?.code === 250 ? "ok" : "hook", sink);
-    };
-    const failed = (err: unknown) => complete(e, "DATA_END", [errorToReply(err)], "hook", sink);
-    return isPromise(verdict) ? verdict.then(done, failed) : done(verdict);
-  });
+  // A fault answered (or dropped the connection) instead of the sink: the message is
+  // not taken, and the transaction is over either way.
+  const skipped = (reason: string) => {
+    sink.abort(reason);
+    e.resetTransaction();
+  };
+  return e.intercepted(
+    "DATA_END",
+    "",
+    () => {
+      let verdict: MaybePromise<Reply | readonly Reply[] | undefined>;
+      try {
+        verdict = sink.end(info);
+      } catch (err) {
+        return complete(e, "DATA_END", [errorToReply(err)], "hook", sink);
+      }
+      const done = (v: Reply | readonly Reply[] | undefined) => {
+        const replies = dataReplies(e, v, info);
+        return complete(e, "DATA_END", replies, replies[0]?.code === 250 ? "ok" : "hook", sink);
+      };
+      const failed = (err: unknown) => complete(e, "DATA_END", [errorToReply(err)], "hook", sink);
+      return isPromise(verdict) ? verdict.then(done, failed) : done(verdict);
+    },
+    skipped,
+  );
 }
 
-/** One reply, or (LMTP) one per recipient. */
+/** The sink's verdict as a list of replies (LMTP: one per recipient, see `complete`). */
 function dataReplies(
   e: Engine,
   v: Reply | readonly Reply[] | undefined,
   info: DataEndInfo,
 ): Reply[] {
   if (info.sizeExceeded) return [REPLIES.sizeExceeded(e.config.size)];
-  const list = v === undefined ? [REPLIES.queued] : Array.isArray(v) ? [...v] : [v as Reply];
+  return v === undefined ? [REPLIES.queued] : Array.isArray(v) ? [...v] : [v as Reply];
+}
+
+/**
+ * SMTP has one reply to the data; LMTP (RFC 2033 4.2) one per accepted recipient,
+ * whatever the outcome: a single verdict (a rejection, a size overflow) is repeated.
+ */
+function perRecipient(e: Engine, list: readonly Reply[]): readonly Reply[] {
   if (!e.config.lmtp) return list.slice(0, 1);
   const n = e.session.envelope.rcptTo.length;
   return Array.from({ length: n }, (_, k) => list[k] ?? list[list.length - 1] ?? REPLIES.queued);
@@ -146,8 +182,9 @@ function complete(
     }
     return;
   }
-  for (const r of replies) e.reply(stage, "", r, reason);
+  for (const r of perRecipient(e, replies)) e.reply(stage, "", r, reason);
   e.flush();
   sink?.replied?.(replies[0]!, true);
+  e.messageAnswered();
   e.resetTransaction();
 }
