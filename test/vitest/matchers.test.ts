@@ -1,0 +1,271 @@
+/**
+ * The matchers of smtp-fixture/vitest on real mail: nodemailer sends through a real
+ * TestSmtp, and each matcher is checked passing, failing (with its message) and negated.
+ */
+import { createHash } from "node:crypto";
+import nodemailer from "nodemailer";
+import { afterAll, beforeAll, describe, expect, expectTypeOf, test } from "vitest";
+import type { ReceivedMessage, TestSmtp } from "../../src/index.js";
+import { startTestSmtp } from "../../src/index.js";
+import { smtpMatchers } from "../../src/vitest/index.js";
+
+let smtp: TestSmtp;
+let welcome: ReceivedMessage;
+let plain: ReceivedMessage;
+
+const TERMS = "Be excellent to each other.\n";
+const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
+
+beforeAll(async () => {
+  smtp = await startTestSmtp();
+  const mailer = nodemailer.createTransport(smtp.transport);
+  await mailer.sendMail({
+    from: '"App" <noreply@app.test>',
+    to: "alice@example.com",
+    subject: "Welcome",
+    text: "Hi Alice, confirm at https://app.test/confirm?id=42.",
+    html: '<p><a href="https://app.test/confirm?id=42">confirm</a> <a href="https://app.test/help">help</a></p>',
+    headers: { "X-Campaign": "spring", "X-Tags": ["one", "two"] },
+    attachments: [
+      { filename: "terms.txt", content: TERMS },
+      {
+        filename: "data.bin",
+        content: Buffer.from([0, 1, 2, 3]),
+        contentType: "application/octet-stream",
+      },
+    ],
+  });
+  await mailer.sendMail({
+    from: "noreply@app.test",
+    to: "bob@example.com",
+    subject: "Plain",
+    text: "Nothing to click.",
+  });
+  mailer.close();
+  welcome = await smtp.inbox.waitFor("alice@example.com");
+  plain = await smtp.inbox.waitFor("bob@example.com");
+});
+
+afterAll(() => smtp.close());
+
+type AssertionFailure = Error & { expected?: unknown; actual?: unknown };
+
+/** The assertion error `fn` throws. */
+function thrownBy(fn: () => unknown): AssertionFailure {
+  try {
+    fn();
+  } catch (error) {
+    return error as AssertionFailure;
+  }
+  throw new Error("expected the assertion to fail");
+}
+
+/** The message of the assertion error `fn` throws, without colours. */
+function failure(fn: () => unknown): string {
+  return thrownBy(fn).message.replace(/\x1b\[[0-9;]*m/g, "");
+}
+
+describe("toHaveReceived", () => {
+  test("passes on a TestSmtp, its inbox and a scope, for every kind of match", () => {
+    expect(smtp).toHaveReceived("alice@example.com");
+    expect(smtp.inbox).toHaveReceived(/@example\.com$/, { count: 2 });
+    expect(smtp).toHaveReceived({ to: "alice@example.com", subject: "Welcome" }, { count: 1 });
+    expect(smtp).toHaveReceived((m) => m.attachments.length === 2);
+    expect(smtp).not.toHaveReceived("carol@example.com");
+    expect(smtp).toHaveReceived("carol@example.com", { count: 0 });
+    const scope = smtp.inbox.scope("none");
+    expect(scope).not.toHaveReceived({});
+    expect(scope).toHaveReceived({}, { count: 0 });
+  });
+
+  test("a failure lists what arrived, why each missed, and suggests waitFor", () => {
+    const message = failure(() =>
+      expect(smtp).toHaveReceived({ to: "alice@example.com", subject: "Welcome!" }),
+    );
+    expect(message).toContain(
+      'Expected smtp to have received a message matching { to: "alice@example.com", subject: "Welcome!" }; 0 matched.',
+    );
+    expect(message).toContain("2 message(s) have arrived:");
+    expect(message).toMatch(/- [\d.]+ to \[alice@example\.com\] subject "Welcome"\n/);
+    expect(message).toContain('subject: wanted "Welcome!" got "Welcome"');
+    expect(message).toMatch(/- [\d.]+ to \[bob@example\.com\] subject "Plain"\n/);
+    expect(message).toContain("toHaveReceived checks what has already arrived");
+    expect(message).toContain("await smtp.inbox.waitFor(match)");
+  });
+
+  test("a count mismatch says how many matched, with expected and actual counts", () => {
+    const error = thrownBy(() => expect(smtp.inbox).toHaveReceived(/@example\.com$/, { count: 3 }));
+    expect(error.message).toContain(
+      "Expected inbox to have received exactly 3 message(s) matching /@example\\.com$/; 2 matched.",
+    );
+    expect(error.message).toContain("await inbox.waitFor(match)");
+    expect(error.expected).toBe(3);
+    expect(error.actual).toBe(2);
+  });
+
+  test("an empty scope says nothing arrived and names the scope", () => {
+    const scope = smtp.inbox.scope("mine");
+    const message = failure(() => expect(scope).toHaveReceived(scope.address("x")));
+    expect(message).toContain('Expected inbox.scope("mine") to have received a message matching');
+    expect(message).toContain("No messages have arrived.");
+    expect(message).toContain('await inbox.scope("mine").waitFor(match)');
+  });
+
+  test(".not fails listing the matching messages", () => {
+    const message = failure(() => expect(smtp).not.toHaveReceived({ from: "noreply@app.test" }));
+    expect(message).toContain(
+      'Expected smtp not to have received a message matching { from: "noreply@app.test" }, but 2 did:',
+    );
+    expect(message).toMatch(/subject "Welcome"[\s\S]*subject "Plain"/);
+    expect(message).not.toContain("waitFor");
+  });
+
+  test("throws a TypeError for something that is not an inbox, or a bad match", () => {
+    expect(() => expect(smtp.inbox.waitFor("alice@example.com")).toHaveReceived("x@y")).toThrow(
+      "toHaveReceived: expected a TestSmtp, an Inbox or an InboxScope, got a Promise (did you forget to await inbox.waitFor(...)?)",
+    );
+    expect(() => expect(welcome).toHaveReceived("x@y")).toThrow(TypeError);
+    expect(() => expect(smtp).toHaveReceived({ recipient: "x@y" } as never)).toThrow(
+      /unknown key "recipient" \(did you mean "to"\?\)/,
+    );
+    expect(() => expect(smtp).toHaveReceived("a@b", { count: -1 })).toThrow(
+      "toHaveReceived: count must be an integer >= 0, got -1",
+    );
+  });
+});
+
+describe("toHaveAttachment", () => {
+  test("passes by filename, pattern or fields", () => {
+    expect(welcome).toHaveAttachment("terms.txt");
+    expect(welcome).toHaveAttachment(/\.bin$/);
+    expect(welcome).toHaveAttachment({ filename: "terms.txt", contentType: "text/plain" });
+    expect(welcome).toHaveAttachment({ content: TERMS, size: TERMS.length });
+    expect(welcome).toHaveAttachment({ sha256: sha256(TERMS) });
+    expect(welcome).toHaveAttachment({ content: new Uint8Array([0, 1, 2, 3]) });
+    expect(welcome).not.toHaveAttachment("invoice.pdf");
+    expect(plain).not.toHaveAttachment(/./);
+  });
+
+  test("a failure lists the attachments", () => {
+    const message = failure(() => expect(welcome).toHaveAttachment("invoice.pdf"));
+    expect(message).toContain(
+      `Expected message ${welcome.id} to have an attachment matching "invoice.pdf", but its attachments are:`,
+    );
+    expect(message).toMatch(/- "terms\.txt" \(text\/plain, 28 bytes, sha256 [0-9a-f]{12}\.\.\.\)/);
+    expect(message).toMatch(/- "data\.bin" \(application\/octet-stream, 4 bytes, /);
+    expect(failure(() => expect(plain).toHaveAttachment(/./))).toContain(
+      "but it has no attachments.",
+    );
+  });
+
+  test("a failed field match diffs against the nearest attachment", () => {
+    const error = thrownBy(() =>
+      expect(welcome).toHaveAttachment({ filename: "terms.txt", content: "Be nice.\n" }),
+    );
+    expect(error.message).toContain(
+      'to have an attachment matching { filename: "terms.txt", content: "Be nice.\\n" }',
+    );
+    expect(error.expected).toEqual({ filename: "terms.txt", content: "Be nice.\n" });
+    expect(error.actual).toEqual({ filename: "terms.txt", content: TERMS });
+  });
+
+  test(".not fails naming the matching attachment; bad matches throw", () => {
+    const message = failure(() => expect(welcome).not.toHaveAttachment("terms.txt"));
+    expect(message).toContain('not to have an attachment matching "terms.txt", but it has:');
+    expect(message).toContain('- "terms.txt" (text/plain');
+    expect(message).not.toContain("data.bin");
+    expect(() => expect(welcome).toHaveAttachment({ name: "x" } as never)).toThrow(
+      'toHaveAttachment(match): unknown key "name"; use filename, contentType, size, sha256, content',
+    );
+    expect(() => expect(smtp).toHaveAttachment("x")).toThrow(
+      /toHaveAttachment: expected a ReceivedMessage \(from inbox\.waitFor or inbox\.messages\), got an object \(TestSmtp\)/,
+    );
+  });
+});
+
+describe("toHaveHeader", () => {
+  test("passes for presence, an exact value, a pattern or an asymmetric matcher", () => {
+    expect(welcome).toHaveHeader("X-Campaign");
+    expect(welcome).toHaveHeader("x-campaign", "spring");
+    expect(welcome).toHaveHeader("X-Tags", "two");
+    expect(welcome).toHaveHeader("Subject", /^Wel/);
+    expect(welcome).toHaveHeader("From", expect.stringContaining("noreply@app.test"));
+    expect(welcome).not.toHaveHeader("X-Campaign", "summer");
+    expect(welcome).not.toHaveHeader("Bcc");
+  });
+
+  test("a wrong value fails with the values and a diff", () => {
+    const error = thrownBy(() => expect(welcome).toHaveHeader("X-Campaign", "summer"));
+    const message = failure(() => expect(welcome).toHaveHeader("X-Campaign", "summer"));
+    expect(message).toContain(
+      `Expected message ${welcome.id} to have a "X-Campaign" header equal to "summer", but its values are:\n  "spring"`,
+    );
+    expect(error.expected).toBe("summer");
+    expect(error.actual).toBe("spring");
+  });
+
+  test("a missing header fails listing the headers there are", () => {
+    const message = failure(() => expect(plain).toHaveHeader("X-Campaign", /spr/));
+    expect(message).toContain(
+      `Expected message ${plain.id} to have a "X-Campaign" header matching /spr/, but it has none.`,
+    );
+    expect(message).toMatch(/Its headers: .*\bsubject\b/);
+  });
+
+  test(".not fails with the matching values; a bad name throws", () => {
+    const message = failure(() => expect(welcome).not.toHaveHeader("X-Tags"));
+    expect(message).toContain('not to have a "X-Tags" header, but it has:\n  "one"\n  "two"');
+    expect(() => expect(welcome).toHaveHeader("")).toThrow(TypeError);
+  });
+});
+
+describe("toContainLink", () => {
+  test("passes for an exact link or a pattern", () => {
+    expect(welcome).toContainLink("https://app.test/confirm?id=42");
+    expect(welcome).toContainLink("https://app.test/help");
+    expect(welcome).toContainLink(/\/confirm\?id=\d+$/);
+    expect(welcome).not.toContainLink("https://app.test/confirm");
+    expect(plain).not.toContainLink(/./);
+  });
+
+  test("a failure lists the links", () => {
+    const message = failure(() => expect(welcome).toContainLink("https://app.test/confirm"));
+    expect(message).toContain(
+      `Expected message ${welcome.id} to contain a link equal to "https://app.test/confirm", but its links are:\n  "https://app.test/confirm?id=42"\n  "https://app.test/help"`,
+    );
+    expect(failure(() => expect(plain).toContainLink(/confirm/))).toContain(
+      "but it has no links (in text or HTML hrefs).",
+    );
+    expect(failure(() => expect(welcome).not.toContainLink(/help/))).toContain(
+      'not to contain a link matching /help/, but it has:\n  "https://app.test/help"',
+    );
+  });
+});
+
+test("smtpMatchers can be registered again by hand", () => {
+  expect(Object.keys(smtpMatchers).sort()).toEqual([
+    "toContainLink",
+    "toHaveAttachment",
+    "toHaveHeader",
+    "toHaveReceived",
+  ]);
+  expect.extend(smtpMatchers);
+  expect(welcome).toContainLink(/confirm/);
+});
+
+test("the matchers are typed on vitest's Assertion", () => {
+  expectTypeOf(expect(welcome).toHaveHeader).toBeCallableWith("X-Campaign", /spring/);
+  expectTypeOf(expect(smtp).toHaveReceived).toBeCallableWith({ subject: "Hi" }, { count: 2 });
+  expectTypeOf(expect(welcome).toHaveAttachment).toBeCallableWith({ size: 3 });
+  expectTypeOf(expect(welcome).toContainLink).toBeCallableWith(/x/);
+  // Type errors, checked by tsc (npm run typecheck); never run.
+  const typeErrors = () => {
+    // @ts-expect-error a header name is a string
+    expect(welcome).toHaveHeader(42);
+    // @ts-expect-error not a MessageMatch
+    expect(smtp).toHaveReceived(42);
+    // @ts-expect-error a link is a string or a RegExp
+    expect(welcome).toContainLink({ href: "x" });
+  };
+  expect(typeof typeErrors).toBe("function");
+});
