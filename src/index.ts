@@ -55,3 +55,42 @@ export type { AuthResponse, SMTPServerOptions } from "./server/options.js";
 export { SMTPServer } from "./server/smtp-server.js";
 export { loadTestCertificates } from "./server/test-certs.js";
 export type { Direction, Transcript, TranscriptEntry } from "./server/transcript.js";
+
+// Failure injection (msw-style): smtp.use(reject.rcpt("bob@x", 550), greylist(), ...)
+
+export {
+  type ChaosOptions,
+  type CloseAfterMessagesOptions,
+  chaos,
+  closeAfterMessages,
+  type DelayOptions,
+  type DripOptions,
+  type DuringOptions,
+  delay,
+  disconnect,
+  dropAfterData,
+  type FailTimesOptions,
+  type FaultMatch,
+  type FaultMatchObject,
+  type FaultOptions,
+  type FaultPredicate,
+  type FaultScope,
+  type FaultStage,
+  failTimes,
+  type GreylistOptions,
+  greylist,
+  hang,
+  type PartialRecipientsMap,
+  partialRecipients,
+  type RateLimitOptions,
+  type RejectExtras,
+  type RejectFault,
+  type RejectOptions,
+  type ReplyOptions,
+  rateLimit,
+  reject,
+  slowDrip,
+  type TlsFailureOptions,
+  tlsFailure,
+  withScope,
+} from "./fixture/faults/index.js";

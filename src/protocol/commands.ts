@@ -7,6 +7,7 @@ import { auth, startTls } from "./handlers/auth.js";
 import { bdat, data, skipChunk } from "./handlers/data.js";
 import { mail, rcpt } from "./handlers/mail.js";
 import { greet, help, noop, quit, rset, vrfy } from "./handlers/session.js";
+import { xclient, xforward } from "./handlers/xclient.js";
 import type { Stage } from "./types.js";
 import type { MaybePromise } from "./util.js";
 
@@ -24,7 +25,9 @@ export type Verb =
   | "VRFY"
   | "HELP"
   | "STARTTLS"
-  | "AUTH";
+  | "AUTH"
+  | "XCLIENT"
+  | "XFORWARD";
 
 export interface CommandSpec {
   /** The fault stage consulted before the command runs. */
@@ -74,6 +77,19 @@ const TABLE: Readonly<Record<Verb, CommandSpec>> = {
     run: auth,
     available: (e) => e.config.authMethods.length > 0 && caps(e).has("AUTH"),
   },
+  // Known whatever the options: an untrusted peer gets smtp-server's 550, not 500.
+  XCLIENT: { run: xclient },
+  XFORWARD: { run: xforward },
 };
 
 export const COMMANDS: Readonly<Record<string, CommandSpec | undefined>> = TABLE;
+
+/**
+ * Whether `verb` (upper-case) is disabled for this session: a `session.disabledCommands`
+ * list set by a hook replaces the server's `disabledCommands` (as in smtp-server).
+ */
+export function isDisabled(e: Engine, verb: string): boolean {
+  const own = e.session.disabledCommands;
+  if (Array.isArray(own)) return own.some((c) => String(c ?? "").trim().toUpperCase() === verb);
+  return e.config.disabledCommands.has(verb);
+}

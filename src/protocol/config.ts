@@ -1,5 +1,6 @@
 import type { Capabilities } from "./capabilities.js";
 import type { SaslMethod } from "./sasl.js";
+import type { Trust } from "./trust.js";
 
 /** The engine's settings, resolved once from user options (see server/options.ts). */
 export interface EngineConfig {
@@ -38,4 +39,16 @@ export interface EngineConfig {
   readonly lenientAddressParsing: boolean;
   /** Live set of advertised extensions. */
   readonly capabilities: Capabilities;
+  /**
+   * Data over `size`: true (the default) answers 552 whatever the sink says, and the
+   * bytes past the limit are only counted; false lets the sink's verdict stand and
+   * passes every byte on (smtp-server's `rejectOversized: false`).
+   */
+  readonly rejectOversized?: boolean;
+  /** Text of the 530 sent when AUTH is required (smtp-server's `authRequiredMessage`). */
+  readonly authRequiredMessage?: string;
+  /** Peers allowed to use XCLIENT (Postfix); none by default. */
+  readonly xclient?: Trust;
+  /** Peers allowed to use XFORWARD (Postfix); none by default. */
+  readonly xforward?: Trust;
 }

@@ -6,7 +6,7 @@
  * command before the DATA reply). Replies produced in one pass are written in one
  * batch.
  */
-import { COMMANDS, type CommandSpec } from "./commands.js";
+import { COMMANDS, type CommandSpec, isDisabled } from "./commands.js";
 import type { EngineConfig } from "./config.js";
 import type { DataDecoder } from "./data-decoder.js";
 import { errorToReply } from "./errors.js";
@@ -47,6 +47,8 @@ export class Engine {
   discardInput = false;
   /** Set by a DATA_END directive: keep the message, close instead of replying. */
   dropReply = false;
+  /** Why the reply is dropped (the fault's name), for the attempt record. */
+  dropReason: string | undefined;
   /** A DATA_BODY directive armed for this transaction: applied after `left` more data bytes. */
   private cut: { left: number; readonly directive: Directive } | undefined;
   /** Set while a slow-drip directive's replies are written. */
@@ -233,7 +235,10 @@ export class Engine {
     if (d.hang) return this.hang(reason);
     if (d.disconnect === "before") return this.close(reason);
     if (d.tlsFailure) return this.failTls(stage, command, d.tlsFailure, reason);
-    if (d.dropReply) this.dropReply = true;
+    if (d.dropReply) {
+      this.dropReply = true;
+      this.dropReason = d.reason;
+    }
     if (d.drip) {
       this.flush();
       this.pace = d.drip;
@@ -246,7 +251,8 @@ export class Engine {
         this.flush();
         this.pace = undefined;
       }
-      if (d.disconnect === "after") this.close(reason);
+      // After a fault's reply the attempt is recorded already: close quietly.
+      if (d.disconnect === "after") this.close(d.reply ? undefined : reason);
     });
   }
 
@@ -430,7 +436,7 @@ export class Engine {
   }
 
   private available(verb: string, spec: CommandSpec): boolean {
-    if (this.config.disabledCommands.has(verb)) return false;
+    if (isDisabled(this, verb)) return false;
     return spec.available ? spec.available(this) : true;
   }
 
@@ -453,13 +459,14 @@ export class Engine {
   /** Cross-cutting gates: greeting first, AUTH first, the unauthenticated budget. */
   private guard(verb: string, spec: CommandSpec): Reply | undefined {
     const s = this.session;
-    const authOn = this.config.authRequired && this.config.capabilities.has("AUTH");
+    const authOn =
+      this.config.authRequired && this.config.capabilities.has("AUTH") && !isDisabled(this, "AUTH");
     if (authOn && s.user === undefined && verb !== "AUTH" && verb !== "QUIT") {
       const limit = this.config.maxUnauthenticatedCommands;
       if (limit !== false && ++this.unauthenticated >= limit) return REPLIES.tooManyUnauthenticated;
     }
     if (spec.needsHelo && !s.hostNameAppearsAs) return REPLIES.heloFirst(this.config.lmtp);
-    if (spec.needsAuth && authOn && s.user === undefined) return REPLIES.authRequired;
+    if (spec.needsAuth && authOn && s.user === undefined) return REPLIES.authRequiredFor(this.config);
     return undefined;
   }
 }

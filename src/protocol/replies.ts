@@ -6,6 +6,8 @@
 import type { EngineConfig } from "./config.js";
 import { type Reply, reply } from "./reply.js";
 
+const REPLY_AUTH_REQUIRED = reply(530, "Error: authentication Required");
+
 export const REPLIES = {
   greeting: (c: EngineConfig): Reply =>
     reply(220, `${c.name} ${c.lmtp ? "LMTP" : "ESMTP"}${c.banner ? ` ${c.banner}` : ""}`, null),
@@ -31,7 +33,7 @@ export const REPLIES = {
     reply(421, `${name} Too many connected clients, try again in a moment`),
   heloFirst: (lmtp: boolean): Reply =>
     reply(503, `Error: send ${lmtp ? "LHLO" : "HELO/EHLO"} first`),
-  authRequired: reply(530, "Error: authentication Required"),
+  authRequired: REPLY_AUTH_REQUIRED,
   nestedMail: reply(503, "Error: nested MAIL command"),
   needMail: reply(503, "Error: need MAIL command"),
   needRcpt: reply(503, "Error: need RCPT command"),
@@ -60,4 +62,11 @@ export const REPLIES = {
   dataAfterBdat: reply(503, "Error: DATA not allowed after BDAT"),
   bdatReceived: (n: number): Reply => reply(250, `${n} octets received`, "2.0.0"),
   binaryNeedsBdat: reply(503, "Error: BODY=BINARYMIME requires BDAT", "5.5.1"),
+  /** The 530 for MAIL/RCPT/DATA before AUTH, with smtp-server's `authRequiredMessage`. */
+  authRequiredFor: (c: EngineConfig): Reply =>
+    c.authRequiredMessage === undefined ? REPLY_AUTH_REQUIRED : reply(530, c.authRequiredMessage),
+  proxyNotAllowed: reply(550, "Error: Not allowed", "5.7.0"),
+  proxySyntax: (detail = ""): Reply =>
+    reply(501, `Error: Bad command parameter syntax${detail ? `. ${detail}` : ""}`),
+  xclientLoginFailed: (message: string): Reply => reply(550, message),
 } as const;

@@ -15,11 +15,12 @@ export type SaslMethod = (typeof SASL_METHODS)[number];
 
 /** What `onAuth(auth, session, callback)` receives; the shape of smtp-server's. */
 export interface AuthRequest {
-  method: SaslMethod;
+  /** "XCLIENT": the LOGIN attribute of an XCLIENT command (no password), as smtp-server. */
+  method: SaslMethod | "XCLIENT";
   /** PLAIN: the authcid, or the authzid when the authcid is empty (as smtp-server). */
   username: string;
-  /** PLAIN and LOGIN. */
-  password?: string;
+  /** PLAIN and LOGIN; `null` for XCLIENT. */
+  password?: string | null;
   /** PLAIN only: the raw RFC 4616 fields. */
   authzid?: string;
   authcid?: string;

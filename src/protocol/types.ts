@@ -71,8 +71,20 @@ export interface SMTPSession {
   /** 1-based number of the current/next transaction on this connection. */
   transaction: number;
   envelope: SMTPEnvelope;
-  xClient: Map<string, string | false>;
-  xForward: Map<string, string | false>;
+  /**
+   * XCLIENT attributes (upper-case keys, xtext-decoded; `false` for `[UNAVAILABLE]`
+   * and `[TEMPUNAVAIL]`; PORT as a number). `ADDR:DEFAULT`, `NAME:DEFAULT` and
+   * `PORT:DEFAULT` keep what the proxy itself had, as in smtp-server.
+   */
+  xClient: Map<string, string | number | false>;
+  /** XFORWARD attributes, as `xClient` (`ADDR:DEFAULT` keeps the proxy's address). */
+  xForward: Map<string, string | number | false>;
+  /**
+   * Set by a hook (e.g. `onConnect`): replaces the server's `disabledCommands` for
+   * this session, for the commands accepted and for EHLO. Case-insensitive;
+   * `undefined` returns to the server's list. Never set by the server.
+   */
+  disabledCommands?: string[] | undefined;
 }
 
 export function emptyEnvelope(): SMTPEnvelope {

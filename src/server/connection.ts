@@ -16,6 +16,7 @@ import type {
   ReplyEvent,
 } from "../protocol/host.js";
 import { REPLIES } from "../protocol/replies.js";
+import { serializeReply } from "../protocol/reply.js";
 import { AUTH_FAILED, type AuthRequest } from "../protocol/sasl.js";
 import {
   emptyEnvelope,
@@ -25,6 +26,8 @@ import {
 } from "../protocol/types.js";
 import type { MaybePromise } from "../protocol/util.js";
 import { callHook } from "./hooks.js";
+import { acceptProxy } from "./proxy.js";
+import { reverseLookup } from "./reverse-lookup.js";
 import { streamSink } from "./stream-sink.js";
 import { upgradeToTls } from "./tls.js";
 import { TranscriptRecorder } from "./transcript-recorder.js";
@@ -71,6 +74,12 @@ export class Connection implements EngineHost {
   /** Implicit TLS handshake if needed, onConnect, greeting delay, greeting, then reading. */
   async start(): Promise<void> {
     const o = this.owner.options;
+    // A PROXY header comes first, before any TLS; then (if on) reverse DNS, bounded.
+    if (!(await acceptProxy(this.socket, o.proxy, this.session))) return this.close();
+    if (o.reverseLookup) {
+      this.session.clientHostname = await reverseLookup(this.session.remoteAddress, o.resolver);
+    }
+    if (this.ended) return;
     if (o.secure) {
       try {
         await this.upgrade();
@@ -188,13 +197,18 @@ export class Connection implements EngineHost {
 
   auth(request: AuthRequest): MaybePromise<AuthOutcome> {
     const hook = this.owner.hooks.onAuth;
-    if (!hook) return { ok: false, reply: AUTH_FAILED };
+    // smtp-server: XCLIENT LOGIN passes unauthenticated (user undefined) without an
+    // onAuth or on a bare callback(); only a response without a user refuses it.
+    const pass: AuthOutcome | undefined =
+      request.method === "XCLIENT" ? { ok: true, user: undefined } : undefined;
+    if (!hook) return pass ?? { ok: false, reply: AUTH_FAILED };
     return callHook<{ user?: unknown; data?: object }>((cb) =>
       hook(request, this.session, cb),
     ).then((res): AuthOutcome => {
       if (res?.user) {
         return { ok: true, user: res.user };
       }
+      if (res === undefined && pass) return pass;
       return res?.data
         ? { ok: false, reply: AUTH_FAILED, xoauth2Details: res.data }
         : { ok: false, reply: AUTH_FAILED };
@@ -282,6 +296,18 @@ export class Connection implements EngineHost {
     }
     this.engine.reply("OTHER", "", REPLIES.timeout, "timeout");
     this.engine.close();
+  }
+
+  /** closeTimeout ran out: tell the client (421) if it can still hear us, then drop it. */
+  cut(): void {
+    if (!this.upgrading) {
+      const enhanced = this.owner.engineConfig.capabilities.has("ENHANCEDSTATUSCODES");
+      this.write(serializeReply(REPLIES.shuttingDown, enhanced));
+    }
+    this.ended = true;
+    this.socket.end();
+    const t = setTimeout(() => this.socket.destroy(), 100);
+    t.unref();
   }
 
   /** Server closing: idle connections get 421 now, busy ones after their transaction. */

@@ -7,8 +7,10 @@ import type { SecureContextOptions, TLSSocket } from "node:tls";
 import { Capabilities, type Capability } from "../protocol/capabilities.js";
 import type { EngineConfig } from "../protocol/config.js";
 import { type AuthRequest, isSaslMethod, type SaslMethod } from "../protocol/sasl.js";
+import { resolveTrust, type Trust } from "../protocol/trust.js";
 import type { SMTPAddress, SMTPSession } from "../protocol/types.js";
 import type { SMTPDataStream } from "./data-stream.js";
+import type { Resolver } from "./reverse-lookup.js";
 
 type Callback<T = void> = (err?: Error | null, value?: T) => void;
 
@@ -29,6 +31,12 @@ export interface SMTPServerOptions extends SecureContextOptions {
   banner?: string;
   size?: number;
   hideSize?: boolean;
+  /**
+   * A message over `size` is answered 552 whatever `onData` says, and the bytes past
+   * the limit are not passed to `onData`. Default false, as in smtp-server: `onData`
+   * gets the whole message and decides (see `stream.sizeExceeded`).
+   */
+  rejectOversized?: boolean;
   authMethods?: string[];
   authOptional?: boolean;
   allowInsecureAuth?: boolean;
@@ -61,6 +69,17 @@ export interface SMTPServerOptions extends SecureContextOptions {
   bareLf?: "accept" | "reject";
   /** Reverse DNS of the client. Off by default here (no stalls); `false` turns it on. */
   disableReverseLookup?: boolean;
+  /** With `disableReverseLookup: false`: the resolver to ask (default `dns.reverse`). */
+  resolver?: Resolver;
+  /** Postfix XCLIENT: `true` for every client, or the IP addresses of trusted proxies. */
+  useXClient?: boolean | string[];
+  /** Postfix XFORWARD: `true` for every client, or the IP addresses of trusted proxies. */
+  useXForward?: boolean | string[];
+  /**
+   * HAProxy PROXY protocol v1/v2 header before the greeting: `true` expects it from
+   * every client, a list from those addresses only (others talk SMTP at once).
+   */
+  useProxy?: boolean | string[];
   sniOptions?: Record<string, SecureContextOptions> | Map<string, SecureContextOptions>;
   /** Ask clients for a certificate (smtp-server's TLS option). */
   requestCert?: boolean;
@@ -91,6 +110,9 @@ export interface ResolvedOptions {
   readonly closeTimeout: number;
   readonly greetingDelay: number;
   readonly reverseLookup: boolean;
+  readonly resolver: Resolver | undefined;
+  /** Peers expected to send a PROXY protocol header first. */
+  readonly proxy: Trust;
   readonly tls: SecureContextOptions & { requestCert?: boolean; rejectUnauthorized?: boolean };
   readonly sni: ReadonlyMap<string, SecureContextOptions>;
 }
@@ -118,7 +140,7 @@ function authMethods(list: string[] | undefined): SaslMethod[] {
   return methods as SaslMethod[];
 }
 
-function capabilitiesOf(o: SMTPServerOptions, size: number, disabled: Set<string>): Capability[] {
+function capabilitiesOf(o: SMTPServerOptions, size: number): Capability[] {
   const on: Capability[] = [];
   const add = (c: Capability, yes: boolean) => yes && on.push(c);
   add("PIPELINING", !o.hidePIPELINING);
@@ -127,8 +149,10 @@ function capabilitiesOf(o: SMTPServerOptions, size: number, disabled: Set<string
   add("ENHANCEDSTATUSCODES", o.hideENHANCEDSTATUSCODES === false);
   add("DSN", o.hideDSN === false);
   add("SIZE", size > 0);
-  add("STARTTLS", !o.hideSTARTTLS && !disabled.has("STARTTLS"));
-  add("AUTH", !disabled.has("AUTH"));
+  // A disabled AUTH or STARTTLS stays in the set: session.disabledCommands may allow it
+  // again, so the engine asks for disabled commands per session instead.
+  add("STARTTLS", !o.hideSTARTTLS);
+  add("AUTH", true);
   add("REQUIRETLS", o.hideREQUIRETLS === false);
   add("CHUNKING", o.hideCHUNKING === false);
   add("BINARYMIME", o.hideCHUNKING === false);
@@ -138,7 +162,7 @@ function capabilitiesOf(o: SMTPServerOptions, size: number, disabled: Set<string
 export function resolveOptions(o: SMTPServerOptions): ResolvedOptions {
   const size = nonNegative("size", o.size, 0);
   const disabled = new Set((o.disabledCommands ?? []).map((c) => c.toUpperCase()));
-  const methods = disabled.has("AUTH") ? [] : authMethods(o.authMethods);
+  const methods = authMethods(o.authMethods);
   const secured = Boolean(o.secured);
   const engine: Omit<EngineConfig, "capabilities"> = {
     name: o.name ?? "localhost",
@@ -149,7 +173,7 @@ export function resolveOptions(o: SMTPServerOptions): ResolvedOptions {
     authMethods: methods,
     authRequired: methods.length > 0 && !o.authOptional,
     allowInsecureAuth: Boolean(o.allowInsecureAuth),
-    tlsAvailable: !secured && !o.secure && !o.hideSTARTTLS && !disabled.has("STARTTLS"),
+    tlsAvailable: !secured && !o.secure && !o.hideSTARTTLS,
     disabledCommands: disabled,
     maxCommandLength: nonNegative("maxCommandLength", o.maxCommandLength, 16 * 1024) || 16 * 1024,
     maxUnrecognizedCommands:
@@ -162,12 +186,18 @@ export function resolveOptions(o: SMTPServerOptions): ResolvedOptions {
     bareLf: o.bareLf ?? "accept",
     heloResponse: o.heloResponse ?? "%s Nice to meet you, %s",
     lenientAddressParsing: Boolean(o.lenientAddressParsing),
+    rejectOversized: Boolean(o.rejectOversized),
+    ...(typeof o.authRequiredMessage === "string"
+      ? { authRequiredMessage: o.authRequiredMessage }
+      : {}),
+    xclient: resolveTrust(o.useXClient, "useXClient"),
+    xforward: resolveTrust(o.useXForward, "useXForward"),
   };
   const sni =
     o.sniOptions instanceof Map ? o.sniOptions : new Map(Object.entries(o.sniOptions ?? {}));
   return Object.freeze({
     engine: Object.freeze(engine),
-    capabilities: capabilitiesOf(o, size, disabled),
+    capabilities: capabilitiesOf(o, size),
     secure: Boolean(o.secure),
     secured,
     needsUpgrade: Boolean(o.needsUpgrade),
@@ -176,9 +206,21 @@ export function resolveOptions(o: SMTPServerOptions): ResolvedOptions {
     closeTimeout: nonNegative("closeTimeout", o.closeTimeout, 30_000),
     greetingDelay: nonNegative("greetingDelay", o.greetingDelay, 0),
     reverseLookup: o.disableReverseLookup === false,
+    resolver: resolverOf(o.resolver),
+    proxy: resolveTrust(o.useProxy, "useProxy"),
     tls: o,
     sni,
   });
+}
+
+function resolverOf(r: unknown): Resolver | undefined {
+  if (r === undefined) return undefined;
+  if (!r || typeof (r as Resolver).reverse !== "function") {
+    throw new TypeError(
+      "SMTPServer: option resolver must have a reverse(ip, callback) method, like dns.Resolver",
+    );
+  }
+  return r as Resolver;
 }
 
 export function makeCapabilities(r: ResolvedOptions): Capabilities {

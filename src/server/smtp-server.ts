@@ -125,7 +125,7 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
     });
     for (const c of this.connections) c.shutdown();
     const cut = setTimeout(() => {
-      for (const c of this.connections) c.socket.destroy();
+      for (const c of this.connections) c.cut();
     }, this.options.closeTimeout);
     await Promise.all([stopped, ...[...this.connections].map((c) => closedOf(c))]);
     clearTimeout(cut);
@@ -168,6 +168,7 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
     } catch (err) {
       this.socketError(conn, asError(err));
     }
+    this.internals.connectionClosed?.(conn);
     conn.closedResolve?.();
   }
 

@@ -16,6 +16,7 @@ export interface ServerInternals {
   intercept?(conn: Connection, stage: Stage, command: string): MaybePromise<Directive | undefined>;
   observe?(conn: Connection, event: ReplyEvent): void;
   connectionOpened?(conn: Connection): void;
+  connectionClosed?(conn: Connection): void;
 }
 
 type HookName =

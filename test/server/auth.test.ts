@@ -41,6 +41,8 @@ function valid(auth: AuthRequest): boolean {
       return auth.validatePassword?.(PASS) === true;
     case "XOAUTH2":
       return auth.accessToken === TOKEN;
+    case "XCLIENT":
+      return false;
   }
 }
 

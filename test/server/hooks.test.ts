@@ -372,6 +372,7 @@ describe("the onData stream", () => {
     const flags: Array<{ during: boolean[]; atEnd: boolean; byteLength: number }> = [];
     const { port } = await start({
       size: 1000,
+      rejectOversized: true,
       onData(stream, _session, callback) {
         const during: boolean[] = [];
         stream.on("data", () => during.push(stream.sizeExceeded));

@@ -99,14 +99,6 @@ const DIFFERENCES: readonly Difference[] = [
     reason:
       "NOTIFY belongs to DSN, which is not advertised: 555 per RFC 5321 4.1.1.11, where smtp-server ignores it",
   },
-  {
-    dialog: "SIZE over the limit, onData ignoring sizeExceeded",
-    step: "<1500 bytes>.",
-    reference: [250],
-    ours: [552],
-    reason:
-      "we always refuse a message over the advertised SIZE (smtp-server's rejectOversized behaviour); smtp-server leaves it to onData unless rejectOversized is set",
-  },
 ];
 
 /**

@@ -508,7 +508,12 @@ describe("options that shape the greeting and EHLO", () => {
   );
 
   test("size with hideSize: as in smtp-server, a declared SIZE is not checked, the data is", async () => {
-    const { port } = await start({ size: 100, hideSize: true, onData: collector().onData });
+    const { port } = await start({
+      size: 100,
+      hideSize: true,
+      rejectOversized: true,
+      onData: collector().onData,
+    });
     const c = await connect(port);
     await c.read();
     expect((await c.command("EHLO c.test")).lines).toContain("SIZE");

@@ -1,4 +1,5 @@
 /** AUTH (RFC 4954) and STARTTLS (RFC 3207). */
+import { isDisabled } from "../commands.js";
 import type { Engine } from "../engine.js";
 import { errorToReply } from "../errors.js";
 import type { AuthOutcome } from "../host.js";
@@ -19,7 +20,8 @@ export function auth(e: Engine, args: string): MaybePromise<void> {
   const cfg = e.config;
   if (s.user !== undefined) return e.reply("AUTH", "AUTH", REPLIES.noIdentityChange, "sequence");
   // Ask for STARTTLS first only when it is on offer; otherwise the client could never comply.
-  const tlsOffered = cfg.tlsAvailable && cfg.capabilities.has("STARTTLS");
+  const tlsOffered =
+    cfg.tlsAvailable && cfg.capabilities.has("STARTTLS") && !isDisabled(e, "STARTTLS");
   if (!s.secure && !cfg.allowInsecureAuth && tlsOffered) {
     return e.reply("AUTH", "AUTH", REPLIES.mustStartTls, "insecure");
   }

@@ -25,14 +25,22 @@ export function data(e: Engine, _args: string, line: string): MaybePromise<void>
   return e.armData(line);
 }
 
-/** Body bytes go to the sink until the size limit; after that they are only counted. */
+/**
+ * Body bytes go to the sink until the size limit; after it they are only counted
+ * when the message will be refused anyway (rejectOversized), else passed on.
+ */
 function bodyChunk(e: Engine, total: number, sink: DataSink, chunk: Buffer): void {
   const size = e.config.size;
   if (size > 0 && total > size) {
     if (total - chunk.length <= size) sink.exceeded?.();
-    return;
+    if (refusesOversized(e)) return;
   }
   sink.write(chunk);
+}
+
+/** smtp-server's `rejectOversized`; on unless the config turns it off. */
+function refusesOversized(e: Engine): boolean {
+  return e.config.rejectOversized !== false;
 }
 
 export function finishData(e: Engine, decoder: DataDecoder, sink: DataSink): MaybePromise<void> {
@@ -101,6 +109,7 @@ export function bdatChunk(e: Engine, sink: DataSink, chunk: Buffer): void {
   if (size > 0 && t.bytes > size) {
     if (!t.sizeExceeded) t.sink.exceeded?.();
     t.sizeExceeded = true;
+    if (!refusesOversized(e)) t.sink.write(chunk);
   } else t.sink.write(chunk);
 }
 
@@ -108,14 +117,14 @@ export function finishBdat(e: Engine, sink: DataSink, last: boolean): MaybePromi
   e.mode = { kind: "command" };
   const t = e.bdat;
   if (!t || t.sink !== sink) return; // a skipped BDAT was answered already
-  if (t.sizeExceeded) {
+  if (t.sizeExceeded && refusesOversized(e)) {
     e.bdat = undefined;
     t.sink.abort("size");
     return complete(e, "DATA_END", [REPLIES.sizeExceeded(e.config.size)], "size", undefined);
   }
   if (!last) return e.reply("BDAT", "BDAT", REPLIES.bdatReceived(t.bytes));
   e.bdat = undefined;
-  return endData(e, t.sink, { bytes: t.bytes, sizeExceeded: false, bareLf: 0 });
+  return endData(e, t.sink, { bytes: t.bytes, sizeExceeded: t.sizeExceeded, bareLf: 0 });
 }
 
 /** Asks the sink for its verdict (the onData callback), then replies. */
@@ -153,7 +162,7 @@ function dataReplies(
   v: Reply | readonly Reply[] | undefined,
   info: DataEndInfo,
 ): Reply[] {
-  if (info.sizeExceeded) return [REPLIES.sizeExceeded(e.config.size)];
+  if (info.sizeExceeded && refusesOversized(e)) return [REPLIES.sizeExceeded(e.config.size)];
   return v === undefined ? [REPLIES.queued] : Array.isArray(v) ? [...v] : [v as Reply];
 }
 

@@ -1,8 +1,10 @@
 /** Connection-level commands: EHLO/HELO/LHLO, RSET, NOOP, QUIT, VRFY, HELP. */
+import { isDisabled } from "../commands.js";
 import type { Engine } from "../engine.js";
 import { REPLIES } from "../replies.js";
 import { reply } from "../reply.js";
 import type { TransmissionType } from "../types.js";
+import { proxyExtensions } from "./xclient.js";
 
 /** RFC 5321 4.1.1.1: a domain or address literal; we only refuse what is unsafe. */
 const HELO_NAME = /^[^\s\x00-\x1f\x7f]{1,255}$/;
@@ -49,15 +51,16 @@ export function extensions(e: Engine): string[] {
   for (const kw of ["PIPELINING", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES", "DSN"] as const) {
     if (c.has(kw)) out.push(kw);
   }
-  if (c.has("AUTH") && cfg.authMethods.length > 0 && s.user === undefined) {
+  if (c.has("AUTH") && cfg.authMethods.length > 0 && s.user === undefined && !isDisabled(e, "AUTH")) {
     out.push(`AUTH ${cfg.authMethods.join(" ")}`);
   }
-  if (!s.secure && cfg.tlsAvailable && c.has("STARTTLS") && !cfg.disabledCommands.has("STARTTLS")) {
+  if (!s.secure && cfg.tlsAvailable && c.has("STARTTLS") && !isDisabled(e, "STARTTLS")) {
     out.push("STARTTLS");
   }
   if (s.secure && c.has("REQUIRETLS")) out.push("REQUIRETLS");
   if (c.has("SIZE")) out.push(cfg.size > 0 && !cfg.hideSize ? `SIZE ${cfg.size}` : "SIZE");
-  if (c.has("CHUNKING") && !cfg.disabledCommands.has("BDAT")) {
+  out.push(...proxyExtensions(e));
+  if (c.has("CHUNKING") && !isDisabled(e, "BDAT")) {
     out.push("CHUNKING");
     if (c.has("BINARYMIME")) out.push("BINARYMIME");
   }

@@ -1,0 +1,55 @@
+import { afterAll, afterEach, beforeAll, expect, test } from "vitest";
+import {
+  delay,
+  disconnect,
+  dropAfterData,
+  type Fault,
+  startTestSmtp,
+  type TestSmtp,
+} from "../../src/index.js";
+import { RawClient } from "../helpers/raw-client.js";
+
+let smtp: TestSmtp;
+beforeAll(async () => {
+  smtp = await startTestSmtp();
+});
+afterEach(() => smtp.reset());
+afterAll(() => smtp.close());
+
+/** EHLO, MAIL and RCPT, the last answered or not. */
+async function upToRcpt(fault: Fault): Promise<RawClient> {
+  smtp.use(fault);
+  const c = await RawClient.connect(smtp.port);
+  await c.read();
+  await c.command("EHLO x");
+  await c.command("MAIL FROM:<a@x.test>");
+  c.write("RCPT TO:<b@example.com>\r\n");
+  return c;
+}
+
+test.each([
+  ["a disconnect before the reply", disconnect.before("RCPT"), "aborted"],
+  ["a delayed reply", delay.reply("RCPT", 1), "delayed"],
+])("%s is recorded in attempts with the fault's name", async (_name, fault, outcome) => {
+  const c = await upToRcpt(fault);
+  if (outcome === "aborted") await c.waitClose();
+  else expect((await c.read()).code).toBe(250);
+  const attempt = smtp.inbox.attempts.find((a) => a.reason.startsWith("fault:"));
+  expect(attempt).toMatchObject({ stage: "RCPT", outcome, reply: undefined });
+  expect(attempt?.reason).toContain(fault.name);
+  c.close();
+});
+
+test("a dropped 250 is recorded as accepted, naming the fault", async () => {
+  smtp.use(dropAfterData());
+  const c = await RawClient.connect(smtp.port);
+  await c.read();
+  c.write("EHLO x\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<lost@example.com>\r\nDATA\r\n");
+  await c.readMany(4);
+  c.write("Subject: lost\r\n\r\nx\r\n.\r\n");
+  await c.waitClose();
+  const mail = await smtp.inbox.waitFor("lost@example.com");
+  expect(mail.acknowledged).toBe(false);
+  const attempt = smtp.inbox.attempts.find((a) => a.messageId === mail.id);
+  expect(attempt?.reason).toMatch(/^fault: dropAfterData\(\): 250 not sent$/);
+});

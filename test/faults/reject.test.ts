@@ -1,0 +1,278 @@
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
+import { type Fault, reject, startTestSmtp, type TestSmtp } from "../../src/index.js";
+import { RawClient } from "../helpers/raw-client.js";
+import { expectServesNext, faultAttempts, lastTranscript, send, sendFails } from "./helpers.js";
+
+let smtp: TestSmtp;
+beforeAll(async () => {
+  // TLS and AUTH on, so STARTTLS and AUTH are stages a client can reach.
+  smtp = await startTestSmtp({ tls: true, auth: "any" });
+});
+afterAll(() => smtp.close());
+afterEach(() => smtp.reset());
+
+interface StageCase {
+  stage: string;
+  fault: Fault;
+  /** Commands that must succeed first (after the greeting). */
+  before: readonly string[];
+  /** What trips the fault, as written (CRLF included); undefined for the greeting. */
+  trigger?: string;
+  /** The reply exactly as the client reads it. */
+  expected: string;
+  /** The connection ends after the reply. */
+  closes: boolean;
+  /** A command that must still work afterwards (the dialog goes on). */
+  next?: string;
+}
+
+const EHLO = "EHLO raw.test";
+const MAIL_FROM = "MAIL FROM:<app@sender.test>";
+const RCPT_TO = "RCPT TO:<bob@example.com>";
+
+const cases: StageCase[] = [
+  {
+    stage: "CONNECT",
+    fault: reject.connect(),
+    before: [],
+    expected: "554 5.3.2 No SMTP service here\r\n",
+    closes: true,
+  },
+  {
+    stage: "EHLO",
+    fault: reject.ehlo(),
+    before: [],
+    trigger: `${EHLO}\r\n`,
+    expected: "550 5.7.1 Client host rejected\r\n",
+    closes: false,
+    next: "HELP",
+  },
+  {
+    stage: "HELO",
+    fault: reject.ehlo("raw.test", 421, "4.7.0 Go away"),
+    before: [],
+    trigger: "HELO raw.test\r\n",
+    expected: "421 4.7.0 Go away\r\n",
+    closes: true,
+  },
+  {
+    stage: "STARTTLS",
+    fault: reject.starttls(),
+    before: [EHLO],
+    trigger: "STARTTLS\r\n",
+    expected: "454 4.7.0 TLS not available due to temporary reason\r\n",
+    closes: false,
+    next: "NOOP",
+  },
+  {
+    stage: "AUTH",
+    fault: reject.auth(),
+    before: [EHLO],
+    trigger: "AUTH PLAIN AHVzZXIAcGFzcw==\r\n",
+    expected: "535 5.7.8 Authentication credentials invalid\r\n",
+    closes: false,
+    next: "NOOP",
+  },
+  {
+    stage: "MAIL",
+    fault: reject.mail({ code: 451 }),
+    before: [EHLO],
+    trigger: `${MAIL_FROM}\r\n`,
+    expected: "451 4.3.0 Local error in processing\r\n",
+    closes: false,
+    next: "NOOP",
+  },
+  {
+    stage: "RCPT",
+    fault: reject.rcpt("bob@example.com", 550, "5.1.1 No such user"),
+    before: [EHLO, MAIL_FROM],
+    trigger: "RCPT TO:<Bob@Example.COM>\r\n",
+    expected: "550 5.1.1 No such user\r\n",
+    closes: false,
+    next: "RCPT TO:<carol@example.com>",
+  },
+  {
+    stage: "DATA",
+    fault: reject.data(554, "5.7.1 Not today"),
+    before: [EHLO, MAIL_FROM, RCPT_TO],
+    trigger: "DATA\r\n",
+    expected: "554 5.7.1 Not today\r\n",
+    closes: false,
+    next: "RSET",
+  },
+  {
+    stage: "BDAT",
+    fault: reject.bdat(552, "5.3.4 Too big for today"),
+    before: [EHLO, MAIL_FROM, RCPT_TO],
+    // The chunk follows the command: it is read and dropped, never taken for commands.
+    trigger: "BDAT 6 LAST\r\nNOOP\r\n",
+    expected: "552 5.3.4 Too big for today\r\n",
+    closes: false,
+    next: "NOOP",
+  },
+  {
+    stage: "DATA_END",
+    fault: reject.dataEnd({
+      code: 550,
+      lines: ["5.7.1 Message refused", "see https://postmaster.example.com"],
+    }),
+    before: [EHLO, MAIL_FROM, RCPT_TO, "DATA"],
+    trigger: "Subject: hi\r\n\r\nbody\r\n.\r\n",
+    expected: "550-5.7.1 Message refused\r\n550 5.7.1 see https://postmaster.example.com\r\n",
+    closes: false,
+    next: MAIL_FROM,
+  },
+  {
+    stage: "RSET",
+    fault: reject.rset(),
+    before: [EHLO],
+    trigger: "RSET\r\n",
+    expected: "451 4.3.0 Local error in processing\r\n",
+    closes: false,
+    next: "NOOP",
+  },
+  {
+    stage: "QUIT",
+    fault: reject.quit(),
+    before: [EHLO],
+    trigger: "QUIT\r\n",
+    expected: "451 4.3.0 Local error in processing\r\n",
+    closes: false,
+    next: "NOOP",
+  },
+];
+
+describe("reject.<stage>() as a raw client sees it", () => {
+  test.each(cases)("$stage: the client reads exactly the injected reply", async (c) => {
+    smtp.use(c.fault);
+    const client = await RawClient.connect(smtp.port);
+    if (c.trigger !== undefined) {
+      expect((await client.read()).code).toBe(220);
+      for (const line of c.before) expect((await client.command(line)).code).toBeLessThan(400);
+      client.write(c.trigger);
+    }
+    expect((await client.read()).raw).toBe(c.expected);
+    if (c.closes) await client.waitClose();
+    else {
+      expect((await client.command(c.next ?? "NOOP")).code).toBeLessThan(300);
+      client.close();
+    }
+    smtp.resetFaults();
+    const { connection, text } = lastTranscript(smtp);
+    expect(text).toContain(`# fault fired: ${c.fault.name} at ${c.stage}`);
+    expect(faultAttempts(smtp)).toEqual([
+      expect.objectContaining({
+        connection,
+        reason: `fault: ${c.fault.name}`,
+        outcome: "rejected",
+      }),
+    ]);
+    await expectServesNext(smtp);
+  });
+});
+
+describe("reject.<stage>() as nodemailer sees it", () => {
+  test("a rejected recipient comes back in info.rejected while the others are delivered", async () => {
+    smtp.use(reject.rcpt("bob@example.com", 550, "5.1.1 No such user"));
+    const out = await send(smtp, { to: ["bob@example.com", "carol@example.com"] });
+    if (!out.ok) throw out.error;
+    expect(out.info.accepted).toEqual(["carol@example.com"]);
+    expect(out.info.rejected).toEqual(["bob@example.com"]);
+    expect(out.info.rejectedErrors?.[0]?.message).toContain("550 5.1.1 No such user");
+    const mail = await smtp.inbox.waitFor("carol@example.com");
+    expect(mail.envelope.rcptTo.map((r) => r.address)).toEqual(["carol@example.com"]);
+    expect(smtp.inbox.attempts.find((a) => a.stage === "RCPT")).toMatchObject({
+      outcome: "rejected",
+      reply: { code: 550, enhanced: "5.1.1", text: "No such user" },
+      reason: 'fault: reject.rcpt("bob@example.com", 550 5.1.1)',
+    });
+  });
+
+  test("a refused greeting fails the send with the code and text", async () => {
+    smtp.use(reject.connect(554, "5.3.2 Maintenance"));
+    const err = await sendFails(smtp);
+    expect(err.code).toBe("EPROTOCOL");
+    expect(err.responseCode).toBe(554);
+    expect(err.response).toBe("554 5.3.2 Maintenance");
+    smtp.resetFaults();
+    await expectServesNext(smtp);
+  });
+
+  test("a rejected MAIL FROM fails the send as an envelope error", async () => {
+    smtp.use(reject.mail("app@sender.test", 451, "4.7.0 Try again later"));
+    const err = await sendFails(smtp);
+    expect(err).toMatchObject({ code: "EENVELOPE", responseCode: 451, command: "MAIL FROM" });
+    expect(err.response).toBe("451 4.7.0 Try again later");
+    // Only that sender is refused: another one still gets through.
+    expect((await send(smtp, { from: "other@sender.test", to: "x@example.com" })).ok).toBe(true);
+  });
+
+  test("a rejection after the data fails the send as a message error and stores nothing", async () => {
+    smtp.use(reject.dataEnd(554, "5.6.0 Content rejected", { once: true }));
+    const err = await sendFails(smtp);
+    expect(err).toMatchObject({ code: "EMESSAGE", responseCode: 554 });
+    expect(err.response).toBe("554 5.6.0 Content rejected");
+    expect(smtp.inbox.messages).toHaveLength(0);
+    await expectServesNext(smtp);
+    expect(smtp.inbox.messages).toHaveLength(1);
+  });
+
+  test("a multi-line message becomes a multi-line reply", async () => {
+    smtp.use(reject.data({ code: 451, message: "4.3.0 Line one\nLine two" }));
+    const err = await sendFails(smtp);
+    expect(err.response).toBe("451-4.3.0 Line one\n451 4.3.0 Line two");
+  });
+
+  test("without a code each stage answers its usual refusal", () => {
+    expect(reject.rcpt().name).toBe("reject.rcpt(550 5.1.1)");
+    expect(reject.mail().name).toBe("reject.mail(550 5.7.1)");
+    expect(reject.dataEnd().name).toBe("reject.dataEnd(554 5.6.0)");
+    expect(reject.at("rcpt", { code: 450 }).name).toBe("reject.at(RCPT, 450 4.2.1)");
+  });
+
+  test("a 421 closes the connection after the reply", async () => {
+    smtp.use(reject.rcpt(421, "4.4.2 Closing"));
+    const client = await RawClient.connect(smtp.port);
+    await client.read();
+    await client.command("EHLO raw.test");
+    await client.command(MAIL_FROM);
+    expect((await client.command(RCPT_TO)).raw).toBe("421 4.4.2 Closing\r\n");
+    await client.waitClose();
+  });
+
+  test("disconnect: true closes after any rejection; false keeps a 421 open", async () => {
+    smtp.use(reject.mail({ code: 550, disconnect: true }));
+    const a = await RawClient.connect(smtp.port);
+    await a.read();
+    await a.command("EHLO raw.test");
+    expect((await a.command(MAIL_FROM)).code).toBe(550);
+    await a.waitClose();
+    smtp.resetFaults();
+    smtp.use(reject.mail({ code: 421, disconnect: false }));
+    const b = await RawClient.connect(smtp.port);
+    await b.read();
+    await b.command("EHLO raw.test");
+    expect((await b.command(MAIL_FROM)).code).toBe(421);
+    expect((await b.command("NOOP")).code).toBe(250);
+    b.close();
+  });
+
+  test("a DATA-stage fault sees the start of the data: DATA, or only the first BDAT", async () => {
+    const seen: string[] = [];
+    smtp.use(
+      reject.data((ctx) => {
+        seen.push(ctx.command);
+        return false;
+      }),
+    );
+    const c = await RawClient.connect(smtp.port);
+    await c.read();
+    for (const line of ["EHLO raw.test", MAIL_FROM, RCPT_TO]) await c.command(line);
+    c.write("BDAT 3\r\nabc");
+    expect((await c.read()).code).toBe(250);
+    c.write("BDAT 3 LAST\r\ndef");
+    expect((await c.read()).code).toBe(250);
+    c.close();
+    expect(seen).toEqual(["BDAT 3"]);
+  });
+});

@@ -1,0 +1,137 @@
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
+import { delay, hang, slowDrip, startTestSmtp, type TestSmtp } from "../../src/index.js";
+import type { TranscriptEntry } from "../../src/server/transcript.js";
+import { RawClient } from "../helpers/raw-client.js";
+import {
+  expectServesNext,
+  faultAttempts,
+  lastTranscript,
+  rawClient,
+  send,
+  sendFails,
+} from "./helpers.js";
+
+let smtp: TestSmtp;
+/** Resolves when the server has finished with a connection (onClose ran). */
+let closed: Array<() => void> = [];
+const nextClose = () => new Promise<void>((resolve) => closed.push(resolve));
+
+beforeAll(async () => {
+  smtp = await startTestSmtp({
+    onClose() {
+      for (const fn of closed.splice(0)) fn();
+    },
+  });
+});
+afterAll(() => smtp.close());
+afterEach(() => {
+  smtp.reset();
+  closed = [];
+});
+
+const text = (e: TranscriptEntry) => Buffer.from(e.data).toString("utf8");
+
+describe("delay.reply(stage, ms)", () => {
+  // The delay is the behaviour under test: a short real wait, measured on the transcript.
+  test("the stage's reply comes at least ms later, and the others do not wait", async () => {
+    smtp.use(delay.reply("RCPT", 60));
+    const c = await rawClient(smtp);
+    expect((await c.command("MAIL FROM:<app@sender.test>")).code).toBe(250);
+    expect((await c.command("RCPT TO:<bob@example.com>")).raw).toBe("250 2.1.5 Accepted\r\n");
+    c.close();
+    const entries = smtp.transcripts.at(-1)!.entries();
+    const at = (dir: "client" | "server", prefix: string) =>
+      entries.find((e) => e.direction === dir && text(e).startsWith(prefix))!.at;
+    expect(at("server", "250 2.1.5") - at("client", "RCPT")).toBeGreaterThanOrEqual(58);
+    expect(at("server", "250 2.1.0") - at("client", "MAIL")).toBeLessThan(58);
+    expect(lastTranscript(smtp).text).toContain("# fault fired: delay.reply(RCPT, 60) at RCPT");
+  });
+
+  test("nodemailer waits and the message is delivered", async () => {
+    smtp.use(delay.reply("DATA_END", 60));
+    const started = performance.now();
+    const out = await send(smtp);
+    expect(out.ok).toBe(true);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(58);
+    await smtp.inbox.waitFor("bob@example.com");
+  });
+
+  test("a client timeout shorter than the delay fails the send", async () => {
+    smtp.use(delay.reply("MAIL", 400, { once: true }));
+    const err = await sendFails(smtp, {}, { socketTimeout: 100 });
+    expect(err.code).toBe("ETIMEDOUT");
+    await expectServesNext(smtp);
+  });
+});
+
+describe("slowDrip(stage, { bytesPerChunk, intervalMs })", () => {
+  test("writes the reply a few bytes at a time, spaced out", async () => {
+    const fault = slowDrip("CONNECT", { bytesPerChunk: 5, intervalMs: 10 });
+    expect(fault.name).toBe('slowDrip("CONNECT", { bytesPerChunk: 5, intervalMs: 10 })');
+    smtp.use(fault);
+    const c = await RawClient.connect(smtp.port);
+    expect((await c.read()).raw).toBe("220 localhost ESMTP\r\n");
+    expect((await c.command("EHLO raw.test")).code).toBe(250);
+    c.close();
+    const pieces = smtp.transcripts
+      .at(-1)!
+      .entries()
+      .filter((e) => e.direction === "server" && e.data.length > 0);
+    const greeting = pieces.slice(0, 5);
+    expect(greeting.map(text)).toEqual(["220 l", "ocalh", "ost E", "SMTP\r", "\n"]);
+    for (let i = 1; i < greeting.length; i++) {
+      expect(greeting[i]!.at - greeting[i - 1]!.at).toBeGreaterThanOrEqual(8);
+    }
+    // Only the greeting dripped: the EHLO reply went out in one write.
+    expect(text(pieces[5]!)).toMatch(/^250-localhost/);
+  });
+
+  test("delay.drip is the same, and nodemailer reassembles a dripped reply", async () => {
+    smtp.use(delay.drip("EHLO", { bytesPerChunk: 16, intervalMs: 1 }));
+    const out = await send(smtp);
+    expect(out.ok).toBe(true);
+    await smtp.inbox.waitFor("bob@example.com");
+  });
+
+  test("QUIT: the 221 trickles out completely before the connection closes", async () => {
+    smtp.use(slowDrip("QUIT", { bytesPerChunk: 2, intervalMs: 1 }));
+    const c = await rawClient(smtp);
+    expect((await c.command("QUIT")).raw).toBe("221 2.0.0 Bye\r\n");
+    await c.waitClose();
+  });
+});
+
+describe("hang(stage)", () => {
+  test("the server stops answering until the client gives up, then serves others", async () => {
+    smtp.use(hang("MAIL", { once: true }));
+    const gone = nextClose();
+    const err = await sendFails(smtp, {}, { socketTimeout: 150 });
+    expect(err.code).toBe("ETIMEDOUT");
+    await gone;
+    expect(lastTranscript(smtp).text).toContain("# fault fired: hang(MAIL) [once] at MAIL");
+    await expectServesNext(smtp);
+  });
+
+  test("CONNECT: no greeting ever comes", async () => {
+    smtp.use(hang("CONNECT", { once: true }));
+    const err = await sendFails(smtp, {}, { greetingTimeout: 150 });
+    expect(err.code).toBe("ETIMEDOUT");
+    expect(err.message).toMatch(/Greeting never received/);
+  });
+
+  test("DATA_END: the message is not stored and the attempt names the fault", async () => {
+    smtp.use(hang("DATA_END"));
+    const gone = nextClose();
+    const err = await sendFails(smtp, {}, { socketTimeout: 150 });
+    expect(err.code).toBe("ETIMEDOUT");
+    await gone;
+    expect(smtp.inbox.messages).toHaveLength(0);
+    expect(faultAttempts(smtp)).toEqual([
+      expect.objectContaining({
+        stage: "DATA_END",
+        outcome: "aborted",
+        reason: "fault: hang(DATA_END)",
+      }),
+    ]);
+  });
+});

@@ -1,0 +1,37 @@
+/** The fault API's types: the call forms compile, misuse does not (checked by tsc). */
+import { describe, expectTypeOf, test } from "vitest";
+import {
+  disconnect,
+  type Fault,
+  type FaultContext,
+  type FaultStage,
+  greylist,
+  reject,
+  startTestSmtp,
+} from "../../src/index.js";
+
+describe("fault types", () => {
+  test("reject.<stage> takes options, a code, or a match first", () => {
+    expectTypeOf(reject.rcpt).toBeCallableWith("bob@example.com", 550, "5.1.1 No such user");
+    expectTypeOf(reject.rcpt).toBeCallableWith(/bob/, 550);
+    expectTypeOf(reject.rcpt).toBeCallableWith((ctx: FaultContext) => ctx.stage === "RCPT");
+    expectTypeOf(reject.rcpt).toBeCallableWith({ connection: 2 }, 451);
+    expectTypeOf(reject.mail).toBeCallableWith({ code: 451, once: true });
+    expectTypeOf(reject.mail).toBeCallableWith(451, "4.3.0 Busy", { times: 2 });
+    expectTypeOf(reject.mail({ code: 451 })).toEqualTypeOf<Fault>();
+  });
+
+  test("stage names are checked", () => {
+    expectTypeOf<"RCPT">().toExtend<FaultStage>();
+    expectTypeOf<"data_end">().toExtend<FaultStage>();
+    expectTypeOf<"RCTP">().not.toExtend<FaultStage>();
+    // @ts-expect-error not a stage
+    if (false as boolean) disconnect.before("RCTP");
+  });
+
+  test("use() and startTestSmtp({ faults }) take faults", () => {
+    expectTypeOf(startTestSmtp).toBeCallableWith({ faults: [greylist()] });
+    type Use = Awaited<ReturnType<typeof startTestSmtp>>["use"];
+    expectTypeOf<Use>().parameters.toEqualTypeOf<Fault[]>();
+  });
+});

@@ -1,0 +1,248 @@
+/**
+ * Limits a hostile or broken client runs into, each with the reply RFC 5321 asks
+ * for: line length (500, or 421 when the line never ends), the unrecognised-command
+ * budget (421), maxClients (421), the idle timeout (421), maxRecipients (452), the
+ * fixture's size cap (552, nothing stored) and HTTP spoken to an SMTP port (421).
+ */
+import { afterEach, describe, expect, test } from "vitest";
+import {
+  SMTPServer,
+  type SMTPServerOptions,
+  startTestSmtp,
+  type TestSmtp,
+} from "../../src/index.js";
+import { RawClient } from "../helpers/raw-client.js";
+import { ClosedCounter, dialog, portOf, within } from "./support.js";
+
+let server: SMTPServer | undefined;
+let smtp: TestSmtp | undefined;
+const clients: RawClient[] = [];
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close();
+  await server?.close();
+  await smtp?.close();
+  server = undefined;
+  smtp = undefined;
+});
+
+async function start(options: SMTPServerOptions = {}): Promise<number> {
+  server = new SMTPServer({ authOptional: true, disabledCommands: ["AUTH"], ...options });
+  await server.listen(0, "127.0.0.1");
+  return portOf(server);
+}
+
+async function greeted(port: number): Promise<RawClient> {
+  const c = await RawClient.connect(port);
+  clients.push(c);
+  expect((await c.read()).code).toBe(220);
+  return c;
+}
+
+/** Reads every remaining reply until the server closes. */
+async function rest(c: RawClient): Promise<number[]> {
+  await within(c.waitClose(), 5000, "server close");
+  const codes: number[] = [];
+  for (;;) {
+    try {
+      codes.push((await c.read()).code);
+    } catch {
+      return codes;
+    }
+  }
+}
+
+describe("command line length (maxCommandLength)", () => {
+  test("a line over the limit gets 500 and the session continues", async () => {
+    const port = await start({ maxCommandLength: 512 });
+    const c = await greeted(port);
+    expect((await c.command(`NOOP ${"x".repeat(600)}`)).code).toBe(500);
+    expect((await c.command("EHLO client.test")).code).toBe(250);
+    expect((await c.command("MAIL FROM:<a@x.test>")).code).toBe(250);
+    expect((await c.command("QUIT")).code).toBe(221);
+  });
+
+  test("a line exactly at the limit (CRLF not counted) is served", async () => {
+    const port = await start({ maxCommandLength: 512 });
+    const c = await greeted(port);
+    const line = `NOOP ${"x".repeat(512 - 5)}`;
+    expect(line).toHaveLength(512);
+    expect((await c.command(line)).code).toBe(250);
+    expect((await c.command(`${line}y`)).code).toBe(500);
+  });
+
+  test("a line that never ends (3x the limit, no LF) gets 421 and the connection closes", async () => {
+    const port = await start({ maxCommandLength: 512 });
+    const r = await dialog(port, [`NOOP ${"x".repeat(3 * 512)}`], { finish: "wait" });
+    expect(r.end).toBe("server");
+    expect(r.badLines).toEqual([]);
+    expect(r.replies.map((x) => x.code)).toEqual([220, 421]);
+  });
+
+  test("the same endless line in small reads is cut off too", async () => {
+    const port = await start({ maxCommandLength: 512 });
+    const chunks = Array.from({ length: 24 }, () => "y".repeat(64)); // 1536 bytes
+    const r = await dialog(port, chunks, { finish: "wait", separateReads: true });
+    expect(r.end).toBe("server");
+    expect(r.replies.map((x) => x.code)).toEqual([220, 421]);
+  });
+});
+
+describe("unrecognised commands (maxUnrecognizedCommands, default 10)", () => {
+  test("the 10th unrecognised command gets 421 and the connection closes", async () => {
+    const port = await start();
+    const c = await greeted(port);
+    c.write(Array.from({ length: 12 }, (_, i) => `BOGUS${i}\r\n`).join(""));
+    const codes = await rest(c);
+    expect(codes).toEqual([...Array(9).fill(500), 421]);
+  });
+
+  test("known commands in between do not reset the budget, and are served", async () => {
+    const port = await start({ maxUnrecognizedCommands: 3 });
+    const c = await greeted(port);
+    expect((await c.command("FOO")).code).toBe(500);
+    expect((await c.command("NOOP")).code).toBe(250);
+    expect((await c.command("BAR")).code).toBe(500);
+    expect((await c.command("NOOP")).code).toBe(250);
+    expect((await c.command("BAZ")).code).toBe(421);
+    await within(c.waitClose(), 5000, "server close");
+  });
+});
+
+describe("maxClients", () => {
+  test("the client over the limit gets 421 and is closed; a slot frees on disconnect", async () => {
+    const closes = new ClosedCounter();
+    const port = await start({ maxClients: 2, onClose: closes.onClose });
+    const a = await greeted(port);
+    await greeted(port);
+    const extra = await RawClient.connect(port);
+    clients.push(extra);
+    const r = await extra.read();
+    expect(r.code).toBe(421);
+    expect(r.lines[0]).toMatch(/too many/i);
+    await within(extra.waitClose(), 5000, "extra client closed");
+    // The rejected client never became a connection; freeing one real slot admits a new one.
+    a.close();
+    await closes.until(1, 5000);
+    const next = await greeted(port);
+    expect((await next.command("NOOP")).code).toBe(250);
+  });
+});
+
+describe("idle timeout (socketTimeout)", () => {
+  test("an idle client gets 421 and is closed, within a bound", async () => {
+    const port = await start({ socketTimeout: 200 });
+    const c = await greeted(port);
+    const t0 = performance.now();
+    const r = await within(c.read(), 5000, "timeout reply");
+    const ms = performance.now() - t0;
+    expect(r.code).toBe(421);
+    expect(ms).toBeGreaterThanOrEqual(150);
+    await within(c.waitClose(), 5000, "server close");
+  });
+
+  test("a client stalling mid-DATA gets 421 and nothing is stored (fixture)", async () => {
+    smtp = await startTestSmtp({ socketTimeout: 200 });
+    const c = await greeted(smtp.port);
+    await c.command("EHLO client.test");
+    await c.command("MAIL FROM:<a@x.test>");
+    await c.command("RCPT TO:<b@x.test>");
+    expect((await c.command("DATA")).code).toBe(354);
+    c.write("Subject: stalled\r\n\r\nhalf a messa");
+    const r = await within(c.read(), 5000, "timeout reply");
+    expect(r.code).toBe(421);
+    await within(c.waitClose(), 5000, "server close");
+    expect(smtp.inbox.attempts.filter((a) => a.outcome === "accepted")).toEqual([]);
+    expect(smtp.inbox.messages).toHaveLength(0);
+  });
+});
+
+describe("maxRecipients", () => {
+  test("the recipient over the limit gets 452; the transaction goes on with the others", async () => {
+    smtp = await startTestSmtp({ maxRecipients: 3 });
+    const c = await greeted(smtp.port);
+    await c.command("EHLO client.test");
+    await c.command("MAIL FROM:<a@x.test>");
+    for (const n of [1, 2, 3]) expect((await c.command(`RCPT TO:<r${n}@x.test>`)).code).toBe(250);
+    const over = await c.command("RCPT TO:<r4@x.test>");
+    expect(over.code).toBe(452);
+    expect(over.lines[0]).toMatch(/^4\.5\.3 /);
+    expect((await c.command("DATA")).code).toBe(354);
+    expect((await c.command("Subject: three\r\n\r\nbody\r\n.")).code).toBe(250);
+    const mail = await smtp.inbox.waitFor({ subject: "three" });
+    expect(mail.envelope.rcptTo.map((r) => r.address)).toEqual([
+      "r1@x.test",
+      "r2@x.test",
+      "r3@x.test",
+    ]);
+  });
+});
+
+describe("message size cap (fixture)", () => {
+  test("the fixture advertises its default hard cap (64 MiB)", async () => {
+    smtp = await startTestSmtp();
+    const c = await greeted(smtp.port);
+    const ehlo = await c.command("EHLO client.test");
+    expect(ehlo.lines).toContain(`SIZE ${64 * 1024 * 1024}`);
+  });
+
+  test("a message over `size` gets 552, nothing is stored, the session continues", async () => {
+    smtp = await startTestSmtp({ size: 1000 });
+    const c = await greeted(smtp.port);
+    await c.command("EHLO client.test");
+    await c.command("MAIL FROM:<a@x.test>");
+    await c.command("RCPT TO:<b@x.test>");
+    expect((await c.command("DATA")).code).toBe(354);
+    const big = `Subject: big\r\n\r\n${"0123456789abcdef\r\n".repeat(200)}`; // 3.6 kB
+    const r = await c.command(`${big}.`);
+    expect(r.code).toBe(552);
+    expect(smtp.inbox.attempts.filter((a) => a.outcome === "accepted")).toEqual([]);
+    // The session goes on: a small message afterwards is accepted.
+    await c.command("MAIL FROM:<a@x.test>");
+    await c.command("RCPT TO:<b@x.test>");
+    await c.command("DATA");
+    expect((await c.command("Subject: small\r\n\r\nok\r\n.")).code).toBe(250);
+    await smtp.inbox.waitFor({ subject: "small" });
+    expect(smtp.inbox.messages.map((m) => m.subject)).toEqual(["small"]);
+  });
+
+  test("MAIL FROM with SIZE= over the cap is refused up front (552)", async () => {
+    smtp = await startTestSmtp({ size: 1000 });
+    const c = await greeted(smtp.port);
+    await c.command("EHLO client.test");
+    expect((await c.command("MAIL FROM:<a@x.test> SIZE=5000")).code).toBe(552);
+  });
+
+  test("BDAT chunks over the cap get 552 and nothing is stored", async () => {
+    smtp = await startTestSmtp({ size: 1000 });
+    const c = await greeted(smtp.port);
+    const ehlo = await c.command("EHLO client.test");
+    expect(ehlo.lines).toContain("CHUNKING");
+    await c.command("MAIL FROM:<a@x.test>");
+    await c.command("RCPT TO:<b@x.test>");
+    const chunk = "x".repeat(800);
+    c.write(`BDAT ${chunk.length}\r\n${chunk}`);
+    expect((await c.read()).code).toBe(250);
+    c.write(`BDAT ${chunk.length} LAST\r\n${chunk}`);
+    expect((await c.read()).code).toBe(552);
+    expect((await c.command("NOOP")).code).toBe(250);
+    expect(smtp.inbox.attempts.filter((a) => a.outcome === "accepted")).toEqual([]);
+    expect(smtp.inbox.messages).toHaveLength(0);
+  });
+});
+
+describe("HTTP spoken to the SMTP port", () => {
+  test.each(["GET / HTTP/1.1", "POST /submit HTTP/1.0"])(
+    "%s gets 421 and the connection closes",
+    async (requestLine) => {
+      const port = await start();
+      const r = await dialog(
+        port,
+        [`${requestLine}\r\nHost: 127.0.0.1\r\nUser-Agent: test\r\n\r\n`],
+        { finish: "wait" },
+      );
+      expect(r.end).toBe("server");
+      expect(r.replies.map((x) => x.code)).toEqual([220, 421]);
+    },
+  );
+});
