@@ -1,0 +1,121 @@
+/**
+ * The benchmark harness still works: `node bench/run.mjs --quick` runs every
+ * scenario against every server, and each server received exactly what the client
+ * sent. Correctness of the harness only: no timing is asserted (CI machines vary).
+ * The bench imports dist/, which `npm test` builds first.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { type RunResult, run } from "../helpers/clients.js";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const ALL = ["SMTPServer", "fixture", "smtp-server", "null"];
+const EXPECTED: Record<string, string[]> = {
+  startup: ALL,
+  greeting: ALL,
+  pipelined: ALL,
+  lockstep: ALL,
+  conns50: ALL,
+  connPerMessage: ALL,
+  big: ALL,
+  stored: ["fixture"],
+  waitFor: ["fixture"],
+};
+
+interface Run {
+  error?: string;
+  values: Record<string, number>;
+  verify: { ok: boolean; expected: Record<string, number>; received: Record<string, number> };
+}
+interface Report {
+  meta: { quick: boolean };
+  config: Record<string, number>;
+  verified: boolean;
+  scenarios: Record<string, { servers: Record<string, { verified: boolean; runs: Run[] }> }>;
+  figures: { id: string; values: Record<string, number | null> }[];
+  targets: { met: boolean | null }[];
+  table: string;
+}
+
+describe("npm run bench -- --quick", () => {
+  const dir = mkdtempSync(join(tmpdir(), "smtp-fixture-bench-"));
+  const jsonPath = join(dir, "quick.json");
+  let result: RunResult;
+  let report: Report;
+
+  beforeAll(async () => {
+    if (!existsSync(join(ROOT, "dist/index.js"))) {
+      throw new Error(
+        "dist/ is missing: the bench runs the build output; run `npm run build` first",
+      );
+    }
+    result = await run(
+      process.execPath,
+      [join(ROOT, "bench/run.mjs"), "--quick", "--json", jsonPath],
+      {
+        timeoutMs: 120_000,
+      },
+    );
+    if (existsSync(jsonPath)) report = JSON.parse(readFileSync(jsonPath, "utf8")) as Report;
+  }, 130_000);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  test("exits with code 0 and prints the table and the targets", () => {
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain("| figure");
+    expect(result.stdout).toContain("Targets");
+    expect(result.stdout).toContain("All scenarios verified");
+  });
+
+  test("writes JSON marked as a quick run, with every server verified", () => {
+    expect(report.meta.quick).toBe(true);
+    expect(report.verified).toBe(true);
+    expect(report.table).toContain("smtp-server");
+    expect(report.targets.length).toBeGreaterThan(0);
+  });
+
+  test.each(Object.entries(EXPECTED))(
+    "scenario %s ran on each of its servers, which received what was sent",
+    (scenario, servers) => {
+      const entry = report.scenarios[scenario];
+      expect(entry, `scenario ${scenario} missing from the JSON`).toBeDefined();
+      expect(Object.keys(entry!.servers).sort()).toEqual([...servers].sort());
+      for (const server of servers) {
+        const s = entry!.servers[server]!;
+        expect(s.verified, `${scenario}/${server}`).toBe(true);
+        expect(s.runs.length).toBeGreaterThanOrEqual(1);
+        for (const r of s.runs) {
+          expect(r.error).toBeUndefined();
+          expect(r.verify.received).toEqual(r.verify.expected);
+          for (const count of Object.values(r.verify.expected)) expect(count).toBeGreaterThan(0);
+          for (const v of Object.values(r.values)) expect(Number.isFinite(v)).toBe(true);
+        }
+      }
+    },
+  );
+
+  test("counts the configured number of messages where the count is fixed", () => {
+    const c = report.config;
+    const expected = (scenario: string, server: string) =>
+      report.scenarios[scenario]!.servers[server]!.runs[0]!.verify.expected;
+    for (const server of ALL) {
+      expect(expected("pipelined", server).messages).toBe(c.pipelined! + c.pipelinedWarmup!);
+      expect(expected("lockstep", server).messages).toBe(c.lockstep! + c.lockstepWarmup!);
+      expect(expected("big", server)).toEqual({ messages: 1, bytes: c.bigBytes });
+    }
+    expect(expected("stored", "fixture").messages).toBe(c.stored);
+    expect(expected("waitFor", "fixture").messages).toBe(c.waitFor! + c.waitForWarmup!);
+  });
+
+  test("has a figure for every server in every scenario that server ran", () => {
+    for (const f of report.figures) {
+      const scenario = f.id.split(".")[0]!;
+      for (const server of EXPECTED[scenario] ?? []) {
+        expect(f.values[server], `${f.id} for ${server}`).toEqual(expect.any(Number));
+      }
+    }
+  });
+});
