@@ -61,6 +61,7 @@ export class Engine {
   private partial: Buffer | undefined;
   private fed = 0;
   private out = "";
+  private flushWaiters: Array<() => void> = [];
   private unrecognized = 0;
   private unauthenticated = 0;
   private shuttingDown = false;
@@ -144,6 +145,16 @@ export class Engine {
     this.out = "";
     if (this.pace) this.host.write(text, this.pace);
     else this.host.write(text);
+    const waiters = this.flushWaiters;
+    if (waiters.length === 0) return;
+    this.flushWaiters = [];
+    for (const fn of waiters) fn();
+  }
+
+  /** Runs `fn` once the replies queued so far have been handed to the host. */
+  whenFlushed(fn: () => void): void {
+    if (this.out.length === 0) fn();
+    else this.flushWaiters.push(fn);
   }
 
   /** Ends the connection; `reason` goes to an open transaction's sink (a fault's name). */
@@ -466,7 +477,8 @@ export class Engine {
       if (limit !== false && ++this.unauthenticated >= limit) return REPLIES.tooManyUnauthenticated;
     }
     if (spec.needsHelo && !s.hostNameAppearsAs) return REPLIES.heloFirst(this.config.lmtp);
-    if (spec.needsAuth && authOn && s.user === undefined) return REPLIES.authRequiredFor(this.config);
+    if (spec.needsAuth && authOn && s.user === undefined)
+      return REPLIES.authRequiredFor(this.config);
     return undefined;
   }
 }

@@ -33,11 +33,15 @@ import { upgradeToTls } from "./tls.js";
 import { TranscriptRecorder } from "./transcript-recorder.js";
 import type { ConnectionOwner } from "./types.js";
 
+const ID_PREFIX = randomBytes(6).toString("base64url");
+let connectionIds = 0;
+
 /** Pause reading when this much input waits for a pending hook. */
 const MAX_BACKLOG = 1024 * 1024;
 
 export class Connection implements EngineHost {
-  readonly id = randomBytes(8).toString("base64url");
+  /** Unique in this process: a random prefix per process and a counter (no crypto call per connection). */
+  readonly id = `${ID_PREFIX}${(++connectionIds).toString(36)}`;
   readonly number: number;
   readonly session: SMTPSession;
   readonly engine: Engine;

@@ -192,8 +192,12 @@ function complete(
     return;
   }
   for (const r of perRecipient(e, replies)) e.reply(stage, "", r, reason);
-  e.flush();
-  sink?.replied?.(replies[0]!, true);
+  // Told once the reply is written, in the same write as any replies that follow
+  // it in this pass (one write per pipelined batch, not two).
+  if (sink?.replied) {
+    const first = replies[0]!;
+    e.whenFlushed(() => sink.replied?.(first, true));
+  }
   e.messageAnswered();
   e.resetTransaction();
 }
