@@ -90,6 +90,11 @@ export const COMMANDS: Readonly<Record<string, CommandSpec | undefined>> = TABLE
  */
 export function isDisabled(e: Engine, verb: string): boolean {
   const own = e.session.disabledCommands;
-  if (Array.isArray(own)) return own.some((c) => String(c ?? "").trim().toUpperCase() === verb);
-  return e.config.disabledCommands.has(verb);
+  if (!Array.isArray(own)) return e.config.disabledCommands.has(verb);
+  return own.some(
+    (c) =>
+      String(c ?? "")
+        .trim()
+        .toUpperCase() === verb,
+  );
 }

@@ -96,7 +96,8 @@ export interface SMTPServerOptions extends SecureContextOptions {
     /** A reply text, or (LMTP) one entry per recipient: a text or an error. */
     callback: Callback<string | (string | Error)[]>,
   ): unknown;
-  onClose?(session: SMTPSession): unknown;
+  /** `callback` is a no-op, as in smtp-server: nothing waits for it. */
+  onClose?(session: SMTPSession, callback: () => void): unknown;
 }
 
 export interface ResolvedOptions {

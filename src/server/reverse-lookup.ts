@@ -9,10 +9,7 @@ import { clientHostnameOf, isPlausibleHostname } from "../protocol/trust.js";
 
 /** smtp-server's `resolver`: `dns.Resolver` fits, and so does `dns.promises.Resolver`. */
 export interface Resolver {
-  reverse(
-    ip: string,
-    callback: (err: Error | null, hostnames?: string[]) => void,
-  ): void | PromiseLike<string[]>;
+  reverse(ip: string, callback: (err: Error | null, hostnames?: string[]) => void): unknown;
 }
 
 /** smtp-server gives up after 1.5 s as well. */
@@ -47,13 +44,17 @@ export function reverseLookup(
     timer.unref();
     const failed = () => settle(undefined);
     try {
-      const pending = resolver
+      const pending: unknown = resolver
         ? resolver.reverse(address, (err, names) => settle(err ? undefined : names))
         : dns.reverse(address);
-      if (pending && typeof pending.then === "function") pending.then(settle, failed);
+      if (isThenable(pending)) pending.then(settle, failed);
     } catch {
       // dns.reverse throws at once on something that is not an IP address.
       failed();
     }
   });
+}
+
+function isThenable(x: unknown): x is PromiseLike<readonly unknown[]> {
+  return typeof (x as PromiseLike<unknown> | null)?.then === "function";
 }

@@ -158,7 +158,7 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
   connectionClosed(conn: Connection): void {
     if (!this.connections.delete(conn)) return;
     try {
-      const returned: unknown = this.hooks.onClose?.(conn.session);
+      const returned: unknown = this.hooks.onClose?.(conn.session, noop);
       // An async onClose that rejects is reported like a throwing one, never left unhandled.
       if (returned && typeof (returned as PromiseLike<unknown>).then === "function") {
         (returned as PromiseLike<unknown>).then(undefined, (err: unknown) =>
@@ -190,6 +190,9 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
     conn.start().catch((err: unknown) => this.socketError(conn, err as Error));
   }
 }
+
+/** smtp-server's onClose callback: there is nothing to wait for. */
+function noop(): void {}
 
 function asError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err));

@@ -15,7 +15,11 @@ const XFORWARD_KEYWORD = "XFORWARD NAME ADDR PORT PROTO HELO IDENT SOURCE";
 
 /** An engine whose peer (127.0.0.1, see engine-host) may use both commands. */
 function trusted(config: ConfigPatch = {}, options: StartOptions = {}) {
-  return startEngine({ ehlo: true, ...options, config: { xclient: true, xforward: true, ...config } });
+  return startEngine({
+    ehlo: true,
+    ...options,
+    config: { xclient: true, xforward: true, ...config },
+  });
 }
 
 function ehloLines(t: ReturnType<typeof startEngine>): string[] {
@@ -180,7 +184,11 @@ describe("XCLIENT rewrites the session and starts it over", () => {
     ["only spaces", "XCLIENT   ", "Error: Bad command parameter syntax"],
     ["an attribute without =", "XCLIENT ADDR=10.1.2.3 NAME", "Error: Bad command parameter syntax"],
     ["two = in one attribute", "XCLIENT NAME=a=b", "Error: Bad command parameter syntax"],
-    ["an unknown attribute", "XCLIENT ADDR=10.1.2.3 IDENT=x", "Error: Bad command parameter syntax"],
+    [
+      "an unknown attribute",
+      "XCLIENT ADDR=10.1.2.3 IDENT=x",
+      "Error: Bad command parameter syntax",
+    ],
     ["a CR LF smuggled as xtext", "XCLIENT HELO=a+0D+0Ab", "Error: Bad command parameter syntax"],
     ["a C1 control as xtext", "XCLIENT PROTO=a+85", "Error: Bad command parameter syntax"],
     [

@@ -8,8 +8,8 @@ import { promises as dnsPromises } from "node:dns";
 import { SMTPServer as ReferenceServer } from "smtp-server";
 import { afterEach, describe, expect, test } from "vitest";
 import type { SMTPSession } from "../../src/protocol/types.js";
-import { SMTPServer } from "../../src/server/smtp-server.js";
 import { type Resolver, reverseLookup } from "../../src/server/reverse-lookup.js";
+import { SMTPServer } from "../../src/server/smtp-server.js";
 import { RawClient } from "../helpers/raw-client.js";
 
 type Options = NonNullable<ConstructorParameters<typeof SMTPServer>[0]>;
@@ -210,8 +210,13 @@ describe("XCLIENT LOGIN asks onAuth", () => {
       },
     });
     const c = await connect(port);
-    expect(await play(c, ["XCLIENT ADDR=10.1.2.3 LOGIN=alice", "EHLO c", "MAIL FROM:<a@b.test>"]))
-      .toEqual(["XCLIENT ADDR=10.1.2.3 LOGIN=alice -> 220", "EHLO c -> 250", "MAIL FROM:<a@b.test> -> 250"]);
+    expect(
+      await play(c, ["XCLIENT ADDR=10.1.2.3 LOGIN=alice", "EHLO c", "MAIL FROM:<a@b.test>"]),
+    ).toEqual([
+      "XCLIENT ADDR=10.1.2.3 LOGIN=alice -> 220",
+      "EHLO c -> 250",
+      "MAIL FROM:<a@b.test> -> 250",
+    ]);
     expect(seen[0]).toMatchObject({ remoteAddress: "10.1.2.3", transmissionType: "ESMTPA" });
   });
 
@@ -271,10 +276,7 @@ describe("session.disabledCommands, set in onConnect", () => {
     const [ours, reference] = await Promise.all([start(options), startReference(options)]);
     const [mine, theirs] = await Promise.all([connect(ours.port), connect(reference.port)]);
     const lines = ["EHLO c", "VRFY a@b.test", "AUTH PLAIN AGJvYgBzZWNyZXQ="];
-    const [a, b] = await Promise.all([
-      mine.command("EHLO c"),
-      theirs.command("EHLO c"),
-    ]);
+    const [a, b] = await Promise.all([mine.command("EHLO c"), theirs.command("EHLO c")]);
     expect(a.lines).toEqual(b.lines);
     expect(a.lines).toContain("AUTH LOGIN PLAIN");
     expect((await mine.command(lines[1]!)).code).toBe(252);
@@ -303,6 +305,30 @@ describe("session.disabledCommands, set in onConnect", () => {
   });
 });
 
+describe("onClose", () => {
+  test("may call smtp-server's callback argument (a no-op) without an error", async () => {
+    const errors: Error[] = [];
+    let closed: () => void = () => undefined;
+    const done = new Promise<void>((resolve) => {
+      closed = resolve;
+    });
+    const server = new SMTPServer({
+      authOptional: true,
+      onClose(_session, callback) {
+        callback();
+        closed();
+      },
+    });
+    server.on("error", (err) => errors.push(err));
+    closers.push(() => server.close());
+    await server.listen(0, "127.0.0.1");
+    const c = await connect((server.address() as { port: number }).port);
+    await c.command("QUIT");
+    await done;
+    expect(errors).toEqual([]);
+  });
+});
+
 describe("authRequiredMessage", () => {
   test("is the text of the 530 for MAIL before AUTH", async () => {
     const { port } = await start({
@@ -324,7 +350,13 @@ describe("rejectOversized", () => {
   async function sendBig(port: number): Promise<number[]> {
     const c = await connect(port);
     const codes = [];
-    for (const line of ["EHLO c", "MAIL FROM:<a@b.test>", "RCPT TO:<c@d.test>", "RCPT TO:<e@d.test>", "DATA"]) {
+    for (const line of [
+      "EHLO c",
+      "MAIL FROM:<a@b.test>",
+      "RCPT TO:<c@d.test>",
+      "RCPT TO:<e@d.test>",
+      "DATA",
+    ]) {
       codes.push((await c.command(line)).code);
     }
     c.write(BIG);
@@ -362,7 +394,13 @@ describe("rejectOversized", () => {
       },
     });
     const c = await connect(port);
-    for (const line of ["LHLO c", "MAIL FROM:<a@b.test>", "RCPT TO:<c@d.test>", "RCPT TO:<e@d.test>", "DATA"]) {
+    for (const line of [
+      "LHLO c",
+      "MAIL FROM:<a@b.test>",
+      "RCPT TO:<c@d.test>",
+      "RCPT TO:<e@d.test>",
+      "DATA",
+    ]) {
       await c.command(line);
     }
     c.write(`${BIG}.\r\n`);
@@ -408,7 +446,9 @@ describe("reverse lookup", () => {
   });
 
   test("disableReverseLookup: false asks the resolver; the name is lower-cased, the root dot gone", async () => {
-    const { resolver, asked } = resolverAnswering(() => ({ names: ["Mail.Example.COM.", "b.example"] }));
+    const { resolver, asked } = resolverAnswering(() => ({
+      names: ["Mail.Example.COM.", "b.example"],
+    }));
     const { port, sessions } = await start({ disableReverseLookup: false, resolver });
     const c = await connect(port);
     expect((await c.command("EHLO c")).lines[0]).toBe("mx.test Nice to meet you, mail.example.com");

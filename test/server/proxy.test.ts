@@ -74,9 +74,7 @@ const VALID: Valid[] = [
   },
   {
     name: "v1 TCP6 at its longest (104 bytes)",
-    bytes: ascii(
-      `PROXY TCP6 ${"ffff:".repeat(7)}ffff ${"ffff:".repeat(7)}ffff 65535 65535\r\n`,
-    ),
+    bytes: ascii(`PROXY TCP6 ${"ffff:".repeat(7)}ffff ${"ffff:".repeat(7)}ffff 65535 65535\r\n`),
     expected: {
       version: 1,
       source: { address: "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", port: 65535 },
@@ -126,17 +124,18 @@ const VALID: Valid[] = [
   },
   {
     name: "v2 with TLVs after the addresses (skipped)",
-    bytes: Buffer.concat([
-      v2(1, 0x11, inet4("192.0.2.10", "198.51.100.1", 1, 2), TLV.length),
-      TLV,
-    ]),
+    bytes: Buffer.concat([v2(1, 0x11, inet4("192.0.2.10", "198.51.100.1", 1, 2), TLV.length), TLV]),
     expected: {
       version: 2,
       source: { address: "192.0.2.10", port: 1 },
       destination: { address: "198.51.100.1", port: 2 },
     },
   },
-  { name: "v2 LOCAL (a health check)", bytes: v2(0, 0x00, Buffer.alloc(0)), expected: { version: 2 } },
+  {
+    name: "v2 LOCAL (a health check)",
+    bytes: v2(0, 0x00, Buffer.alloc(0)),
+    expected: { version: 2 },
+  },
   {
     name: "v2 LOCAL ignores an address block",
     bytes: v2(0, 0x11, inet4("192.0.2.10", "198.51.100.1", 1, 2)),
@@ -427,7 +426,8 @@ describe("the same v1 dialogs as smtp-server 3.21", () => {
     socket.on("data", (d: Buffer) => {
       text += d.toString("latin1");
       // smtp-server refuses early talkers: the rest waits for the greeting.
-      if (/^220 [^\r\n]*\r\n$/.test(text)) socket.write("PROXY TCP4 1.1.1.1 2.2.2.2 1 2\r\nQUIT\r\n");
+      if (/^220 [^\r\n]*\r\n$/.test(text))
+        socket.write("PROXY TCP4 1.1.1.1 2.2.2.2 1 2\r\nQUIT\r\n");
     });
     await once(socket, "connect");
     if (first.length > 0) socket.write(first);

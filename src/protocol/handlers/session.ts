@@ -51,7 +51,12 @@ export function extensions(e: Engine): string[] {
   for (const kw of ["PIPELINING", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES", "DSN"] as const) {
     if (c.has(kw)) out.push(kw);
   }
-  if (c.has("AUTH") && cfg.authMethods.length > 0 && s.user === undefined && !isDisabled(e, "AUTH")) {
+  if (
+    c.has("AUTH") &&
+    cfg.authMethods.length > 0 &&
+    s.user === undefined &&
+    !isDisabled(e, "AUTH")
+  ) {
     out.push(`AUTH ${cfg.authMethods.join(" ")}`);
   }
   if (!s.secure && cfg.tlsAvailable && c.has("STARTTLS") && !isDisabled(e, "STARTTLS")) {

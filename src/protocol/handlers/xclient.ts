@@ -87,17 +87,14 @@ export function xforward(e: Engine, args: string): void {
 
 /** The gates and the attribute syntax; answers and returns undefined on a refusal. */
 function accept(e: Engine, verb: ProxyVerb, args: string): Map<string, string | false> | undefined {
-  let refusal: { reply: Reply; reason: string } | undefined;
-  if (!proxyCommandAllowed(e, verb)) refusal = { reply: REPLIES.proxyNotAllowed, reason: "untrusted" };
-  else if (e.session.envelope.mailFrom)
-    refusal = { reply: REPLIES.transactionInProgress, reason: "sequence" };
-  const parsed = refusal ? undefined : parseAttributes(args, KEYS[verb], UNAVAILABLE[verb]);
-  if (parsed && !(parsed instanceof Map)) refusal = { reply: parsed, reason: "syntax" };
-  if (refusal) {
-    e.reply("OTHER", verb, refusal.reply, refusal.reason);
+  const refuse = (r: Reply, reason: string): undefined => {
+    e.reply("OTHER", verb, r, reason);
     return undefined;
-  }
-  return parsed as Map<string, string | false>;
+  };
+  if (!proxyCommandAllowed(e, verb)) return refuse(REPLIES.proxyNotAllowed, "untrusted");
+  if (e.session.envelope.mailFrom) return refuse(REPLIES.transactionInProgress, "sequence");
+  const parsed = parseAttributes(args, KEYS[verb], UNAVAILABLE[verb]);
+  return parsed instanceof Map ? parsed : refuse(parsed, "syntax");
 }
 
 /**
@@ -192,7 +189,11 @@ function applyXforward(
   }
 }
 
-function keepDefault(map: Map<string, string | number | false>, key: string, value: string | number) {
+function keepDefault(
+  map: Map<string, string | number | false>,
+  key: string,
+  value: string | number,
+) {
   if (!map.has(key)) map.set(key, value);
 }
 
