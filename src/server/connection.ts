@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { Engine } from "../protocol/engine.js";
+import { errorToReply } from "../protocol/errors.js";
 import type {
   AuthOutcome,
   DataSink,
@@ -26,6 +27,7 @@ import {
 } from "../protocol/types.js";
 import type { MaybePromise } from "../protocol/util.js";
 import { callHook } from "./hooks.js";
+import type { AuthResponse } from "./options.js";
 import { acceptProxy } from "./proxy.js";
 import { reverseLookup } from "./reverse-lookup.js";
 import { streamSink } from "./stream-sink.js";
@@ -206,17 +208,26 @@ export class Connection implements EngineHost {
     const pass: AuthOutcome | undefined =
       request.method === "XCLIENT" ? { ok: true, user: undefined } : undefined;
     if (!hook) return pass ?? { ok: false, reply: AUTH_FAILED };
-    return callHook<{ user?: unknown; data?: object }>((cb) =>
-      hook(request, this.session, cb),
-    ).then((res): AuthOutcome => {
-      if (res?.user) {
-        return { ok: true, user: res.user };
-      }
-      if (res === undefined && pass) return pass;
-      return res?.data
-        ? { ok: false, reply: AUTH_FAILED, xoauth2Details: res.data }
-        : { ok: false, reply: AUTH_FAILED };
-    });
+    return callHook<AuthResponse>((cb) => hook(request, this.session, cb)).then(
+      (res): AuthOutcome => {
+        if (res?.user) return { ok: true, user: res.user };
+        if (res === undefined && pass) return pass;
+        // smtp-server: a response without a user may carry its own message and code.
+        const refusal =
+          res?.message !== undefined || res?.responseCode !== undefined
+            ? errorToReply(
+                {
+                  responseCode: res.responseCode ?? 535,
+                  message: res.message ?? AUTH_FAILED.lines[0],
+                },
+                535,
+              )
+            : AUTH_FAILED;
+        return res?.data
+          ? { ok: false, reply: refusal, xoauth2Details: res.data }
+          : { ok: false, reply: refusal };
+      },
+    );
   }
 
   openData(): DataSink {

@@ -18,6 +18,9 @@ export interface AuthResponse {
   user?: unknown;
   /** XOAUTH2 failure details sent to the client as a 334 challenge. */
   data?: object;
+  /** Without a user: the refusal's text and code (default 535). */
+  message?: string;
+  responseCode?: number;
 }
 
 export interface SMTPServerOptions extends SecureContextOptions {

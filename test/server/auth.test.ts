@@ -6,6 +6,7 @@
  */
 import { createHmac } from "node:crypto";
 import { readFileSync } from "node:fs";
+import type { AddressInfo } from "node:net";
 import nodemailer, { type SMTPTransportOptions } from "nodemailer";
 import { afterEach, describe, expect, test } from "vitest";
 import { SMTPError } from "../../src/protocol/errors.js";
@@ -484,5 +485,25 @@ describe("credentials never reach the transcript", () => {
     expect(transcript).toContain("C: NOOP");
     // One mask per credential line, plus the successful AUTH at the end.
     expect(transcript.match(/\*\*\*/g)).toHaveLength(secretLines.length + 1);
+  });
+});
+
+describe("onAuth refusing with its own text", () => {
+  test("a response without a user but with message and responseCode is sent as the reply", async () => {
+    const server = new SMTPServer({
+      allowInsecureAuth: true,
+      onAuth(_auth, _session, cb) {
+        cb(null, { message: "Account locked", responseCode: 534 });
+      },
+    });
+    await server.listen(0, "127.0.0.1");
+    const { port } = server.server.address() as AddressInfo;
+    const c = await RawClient.connect(port);
+    await c.read();
+    await c.command("EHLO x");
+    const r = await c.command(`AUTH PLAIN ${Buffer.from("\0u\0p").toString("base64")}`);
+    expect(r.raw).toBe("534 Account locked\r\n");
+    c.close();
+    await server.close();
   });
 });
