@@ -29,6 +29,7 @@ export const REPLIES = {
   httpRefused: reply(421, "HTTP requests not allowed"),
   shuttingDown: reply(421, "Server shutting down"),
   timeout: reply(421, "Timeout - closing connection"),
+  talkTooSoon: (name: string): Reply => reply(421, `${name} You talk too soon`, null),
   tooManyClients: (name: string): Reply =>
     reply(421, `${name} Too many connected clients, try again in a moment`),
   heloFirst: (lmtp: boolean): Reply =>

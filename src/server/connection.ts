@@ -111,6 +111,18 @@ export class Connection implements EngineHost {
     if (this.ended) return;
     if (o.greetingDelay > 0) await new Promise((r) => setTimeout(r, o.greetingDelay));
     if (this.ended) return;
+    // RFC 5321 4.3.1: the client waits for the greeting. Bytes already here are an
+    // early talker (a spam-bot trait Postfix's postscreen tests for the same way).
+    if (o.earlyTalkers === "reject" && this.socket.readableLength > 0) {
+      this.engine.reply(
+        "CONNECT",
+        "",
+        REPLIES.talkTooSoon(this.owner.engineConfig.name),
+        "early talker",
+      );
+      this.engine.close();
+      return;
+    }
     this.engine.greet();
     this.socket.on("data", this.onBytes);
   }

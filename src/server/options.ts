@@ -68,6 +68,11 @@ export interface SMTPServerOptions extends SecureContextOptions {
   closeTimeout?: number;
   /** Delay before the greeting (ms). smtp-server waits 100 ms; the default here is 0. */
   greetingDelay?: number;
+  /**
+   * A client that sends before the greeting: "accept" (default: its commands are read
+   * after the greeting) or "reject" (421 and close). Use with `greetingDelay`.
+   */
+  earlyTalkers?: "accept" | "reject";
   /** Bare LF inside DATA: "accept" (as data, default) or "reject" (550 after the data). */
   bareLf?: "accept" | "reject";
   /** Reverse DNS of the client. Off by default here (no stalls); `false` turns it on. */
@@ -113,6 +118,7 @@ export interface ResolvedOptions {
   readonly socketTimeout: number;
   readonly closeTimeout: number;
   readonly greetingDelay: number;
+  readonly earlyTalkers: "accept" | "reject";
   readonly reverseLookup: boolean;
   readonly resolver: Resolver | undefined;
   /** Peers expected to send a PROXY protocol header first. */
@@ -125,6 +131,21 @@ function nonNegative(name: string, value: number | undefined, fallback: number):
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
     throw new TypeError(`SMTPServer: option ${name} must be a number >= 0, got ${String(value)}`);
+  }
+  return value;
+}
+
+function oneOf<T extends string>(
+  name: string,
+  value: T | undefined,
+  allowed: readonly T[],
+  fallback: T,
+): T {
+  if (value === undefined) return fallback;
+  if (!allowed.includes(value)) {
+    throw new TypeError(
+      `SMTPServer: option ${name} must be one of ${allowed.map((a) => JSON.stringify(a)).join(", ")}, got ${JSON.stringify(value)}`,
+    );
   }
   return value;
 }
@@ -187,7 +208,7 @@ export function resolveOptions(o: SMTPServerOptions): ResolvedOptions {
         ? false
         : (o.maxAllowedUnauthenticatedCommands ?? 10),
     maxRecipients: nonNegative("maxRecipients", o.maxRecipients, 0),
-    bareLf: o.bareLf ?? "accept",
+    bareLf: oneOf("bareLf", o.bareLf, ["accept", "reject"] as const, "accept"),
     heloResponse: o.heloResponse ?? "%s Nice to meet you, %s",
     lenientAddressParsing: Boolean(o.lenientAddressParsing),
     rejectOversized: Boolean(o.rejectOversized),
@@ -209,6 +230,7 @@ export function resolveOptions(o: SMTPServerOptions): ResolvedOptions {
     socketTimeout: nonNegative("socketTimeout", o.socketTimeout, 60_000),
     closeTimeout: nonNegative("closeTimeout", o.closeTimeout, 30_000),
     greetingDelay: nonNegative("greetingDelay", o.greetingDelay, 0),
+    earlyTalkers: oneOf("earlyTalkers", o.earlyTalkers, ["accept", "reject"] as const, "accept"),
     reverseLookup: o.disableReverseLookup === false,
     resolver: resolverOf(o.resolver),
     proxy: resolveTrust(o.useProxy, "useProxy"),

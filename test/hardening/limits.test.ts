@@ -4,6 +4,7 @@
  * budget (421), maxClients (421), the idle timeout (421), maxRecipients (452), the
  * fixture's size cap (552, nothing stored) and HTTP spoken to an SMTP port (421).
  */
+import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, test } from "vitest";
 import {
   SMTPServer,
@@ -245,4 +246,43 @@ describe("HTTP spoken to the SMTP port", () => {
       expect(r.replies.map((x) => x.code)).toEqual([220, 421]);
     },
   );
+});
+
+describe("early talkers", () => {
+  test('with earlyTalkers: "reject", a client that talks before the greeting gets 421 and is closed', async () => {
+    const server = new SMTPServer({
+      authOptional: true,
+      greetingDelay: 150,
+      earlyTalkers: "reject",
+    });
+    await server.listen(0, "127.0.0.1");
+    const { port } = server.server.address() as AddressInfo;
+    const c = await RawClient.connect(port);
+    c.write("EHLO eager.test\r\n");
+    const r = await c.read();
+    expect(r.raw).toBe("421 localhost You talk too soon\r\n");
+    await c.waitClose();
+    const polite = await RawClient.connect(port);
+    expect((await polite.read()).code).toBe(220);
+    polite.close();
+    await server.close();
+  });
+
+  test("by default an early talker's commands are read after the greeting", async () => {
+    const server = new SMTPServer({ authOptional: true, greetingDelay: 100 });
+    await server.listen(0, "127.0.0.1");
+    const { port } = server.server.address() as AddressInfo;
+    const c = await RawClient.connect(port);
+    c.write("EHLO eager.test\r\n");
+    expect((await c.read()).code).toBe(220);
+    expect((await c.read()).code).toBe(250);
+    c.close();
+    await server.close();
+  });
+
+  test("an invalid earlyTalkers value is a clear error", () => {
+    expect(() => new SMTPServer({ earlyTalkers: "drop" as never })).toThrow(
+      /earlyTalkers must be one of "accept", "reject"/,
+    );
+  });
 });
