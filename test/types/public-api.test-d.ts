@@ -1,0 +1,129 @@
+/**
+ * Type tests for the public API (expect-type). They run at compile time: `npm test`
+ * type-checks the test tree, so a change that breaks a user's types fails here.
+ */
+import { expectTypeOf } from "expect-type";
+import type nodemailer from "nodemailer";
+import {
+  type AttemptRecord,
+  type Capability,
+  type Inbox,
+  type InboxScope,
+  inbox,
+  type MessageMatch,
+  type ReceivedMessage,
+  type SMTPAddress,
+  type SMTPDataStream,
+  SMTPError,
+  SMTPServer,
+  type SMTPServerOptions,
+  type SMTPSession,
+  STRICT_RULES,
+  type StrictModeError,
+  type StrictRule,
+  startTestSmtp,
+  type TestSmtp,
+  type TestSmtpOptions,
+  type Transcript,
+  testSmtp,
+  type WaitForTimeoutError,
+} from "smtp-fixture";
+import { createSmtpTest, dumpOnFailure, smtpMatchers, smtpTest } from "smtp-fixture/vitest";
+
+// startTestSmtp: a user call with options, and a bare hook function.
+expectTypeOf(startTestSmtp).toBeCallableWith();
+expectTypeOf(startTestSmtp).toBeCallableWith({ tls: true, auth: { users: { a: "b" } } });
+expectTypeOf(startTestSmtp).toBeCallableWith({
+  tls: "implicit",
+  profile: "minimal",
+  strict: ["bare-lf"],
+});
+expectTypeOf(startTestSmtp()).resolves.toEqualTypeOf<TestSmtp>();
+// @ts-expect-error an unknown profile
+void startTestSmtp({ profile: "sendmail" });
+// @ts-expect-error onData is not a fixture option: the inbox records every message
+void startTestSmtp({ onData: () => {} });
+expectTypeOf(testSmtp).returns.toEqualTypeOf<TestSmtp>();
+expectTypeOf(inbox).toEqualTypeOf<Inbox>();
+
+// TestSmtp members
+declare const smtp: TestSmtp;
+expectTypeOf(smtp.host).toBeString();
+expectTypeOf(smtp.port).toBeNumber();
+expectTypeOf(smtp.url).toBeString();
+expectTypeOf(smtp.inbox).toEqualTypeOf<Inbox>();
+expectTypeOf(smtp.transcripts).toEqualTypeOf<readonly Transcript[]>();
+expectTypeOf(smtp.close()).resolves.toBeVoid();
+expectTypeOf(smtp.reset).returns.toBeVoid();
+expectTypeOf(smtp[Symbol.asyncDispose]).returns.resolves.toBeVoid();
+expectTypeOf(smtp.capabilities.set).toBeCallableWith({ PIPELINING: false, CHUNKING: true });
+expectTypeOf(smtp.capabilities.list()).toEqualTypeOf<Capability[]>();
+// The transport is what nodemailer.createTransport() accepts.
+expectTypeOf(smtp.transport).toMatchTypeOf<Parameters<typeof nodemailer.createTransport>[0]>();
+
+// Inbox and matching
+expectTypeOf(smtp.inbox.waitFor("a@b")).resolves.toEqualTypeOf<ReceivedMessage>();
+expectTypeOf(smtp.inbox.waitFor(/@b$/, { count: 2 })).resolves.toEqualTypeOf<ReceivedMessage[]>();
+expectTypeOf(smtp.inbox.waitFor).toBeCallableWith({
+  to: "a@b",
+  subject: /hi/,
+  header: { "x-a": "1" },
+});
+expectTypeOf(smtp.inbox.waitFor).toBeCallableWith((m: ReceivedMessage) => m.subject === "x");
+expectTypeOf(smtp.inbox.find("a@b")).toEqualTypeOf<ReceivedMessage | undefined>();
+expectTypeOf(smtp.inbox.filter(/x/)).toEqualTypeOf<ReceivedMessage[]>();
+expectTypeOf(smtp.inbox.expectNone).toBeCallableWith("a@b", { within: 100 });
+expectTypeOf(smtp.inbox.dump("dir")).resolves.toEqualTypeOf<string[]>();
+expectTypeOf(smtp.inbox.messages).toEqualTypeOf<readonly ReceivedMessage[]>();
+expectTypeOf(smtp.inbox.attempts).toEqualTypeOf<readonly AttemptRecord[]>();
+expectTypeOf(smtp.inbox.scope("t")).toEqualTypeOf<InboxScope>();
+expectTypeOf(smtp.inbox.scope().address("alice")).toBeString();
+expectTypeOf<string>().toMatchTypeOf<MessageMatch>();
+
+// ReceivedMessage
+declare const mail: ReceivedMessage;
+expectTypeOf(mail.raw).toEqualTypeOf<Uint8Array>();
+expectTypeOf(mail.subject).toEqualTypeOf<string | undefined>();
+expectTypeOf(mail.envelope.mailFrom).toEqualTypeOf<SMTPAddress | null>();
+expectTypeOf(mail.envelope.rcptTo).toEqualTypeOf<SMTPAddress[]>();
+expectTypeOf(mail.session.authUser).toEqualTypeOf<string | undefined>();
+expectTypeOf(mail.attachments[0]!.sha256).toBeString();
+expectTypeOf(mail.links).toEqualTypeOf<string[]>();
+expectTypeOf(mail.toJSON()).toBeObject();
+
+// Strict mode
+expectTypeOf(STRICT_RULES).toEqualTypeOf<readonly StrictRule[]>();
+expectTypeOf<StrictModeError>().toHaveProperty("violations");
+expectTypeOf<WaitForTimeoutError>().toHaveProperty("received");
+expectTypeOf<TestSmtpOptions["strict"]>().toEqualTypeOf<
+  boolean | readonly StrictRule[] | undefined
+>();
+
+// SMTPServer, smtp-server style
+const server = new SMTPServer({
+  authOptional: true,
+  size: 1024,
+  onMailFrom(address, session, callback) {
+    expectTypeOf(address).toEqualTypeOf<SMTPAddress>();
+    expectTypeOf(session).toEqualTypeOf<SMTPSession>();
+    callback(new SMTPError(550, "no", "5.7.1"));
+  },
+  async onRcptTo(address) {
+    if (address.address === "x@y") throw new SMTPError(550, "No such user");
+  },
+  async onData(stream) {
+    expectTypeOf(stream).toEqualTypeOf<SMTPDataStream>();
+    expectTypeOf(stream.sizeExceeded).toBeBoolean();
+    expectTypeOf(stream.byteLength).toBeNumber();
+  },
+});
+expectTypeOf(server.listen(0, "127.0.0.1")).resolves.toEqualTypeOf<SMTPServer>();
+expectTypeOf(server.close()).resolves.toBeVoid();
+expectTypeOf<SMTPServerOptions>().toHaveProperty("onAuth");
+expectTypeOf(new SMTPError(550, "x")).toHaveProperty("responseCode");
+
+// smtp-fixture/vitest
+expectTypeOf(smtpMatchers).toBeObject();
+expectTypeOf(smtpTest).toBeFunction();
+expectTypeOf(createSmtpTest).toBeCallableWith({ tls: true }, { scope: "test" });
+expectTypeOf(dumpOnFailure).toBeCallableWith(smtp, "out");
