@@ -5,5 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 for runner in vitest3 vitest5; do
-  (cd "$runner" && npm ci --no-audit --no-fund --legacy-peer-deps)
+  # npm install, not npm ci: the registry lacks some platform builds (rollup for
+  # android, freebsd, ...) that an exact lockfile would insist on.
+  (cd "$runner" && npm install --no-save --no-audit --no-fund --legacy-peer-deps)
 done
