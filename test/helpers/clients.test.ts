@@ -96,7 +96,7 @@ describe.skipIf(python.skip)(`run (python3) ${python.skip ?? ""}`, () => {
   });
 
   test("kills a process that outlives timeoutMs and rejects with its output so far", async () => {
-    const script = "import sys, time; print('started', flush=True); time.sleep(30)";
+    const script = "import signal; print('started', flush=True); signal.pause()";
     const error = await run(py, ["-c", script], { timeoutMs: 2000 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RunError);
     const runError = error as RunError;
