@@ -113,3 +113,28 @@ export type Stage =
   | "DATA_END"
   | "RSET"
   | "QUIT";
+
+export interface Endpoints {
+  remoteAddress: string;
+  remotePort: number;
+  localAddress: string;
+  localPort: number;
+}
+
+/** A fresh session for a new connection, before any command. */
+export function newSession(id: string, ends: Endpoints): SMTPSession {
+  return {
+    id,
+    ...ends,
+    clientHostname: `[${ends.remoteAddress}]`,
+    hostNameAppearsAs: "",
+    openingCommand: "",
+    transmissionType: "ESMTP",
+    secure: false,
+    tlsOptions: false,
+    transaction: 1,
+    envelope: emptyEnvelope(),
+    xClient: new Map(),
+    xForward: new Map(),
+  };
+}

@@ -19,12 +19,7 @@ import type {
 import { REPLIES } from "../protocol/replies.js";
 import { serializeReply } from "../protocol/reply.js";
 import { AUTH_FAILED, type AuthRequest } from "../protocol/sasl.js";
-import {
-  emptyEnvelope,
-  type SMTPAddress,
-  type SMTPSession,
-  type Stage,
-} from "../protocol/types.js";
+import { newSession, type SMTPAddress, type SMTPSession, type Stage } from "../protocol/types.js";
 import type { MaybePromise } from "../protocol/util.js";
 import { callHook } from "./hooks.js";
 import type { AuthResponse } from "./options.js";
@@ -64,7 +59,7 @@ export class Connection implements EngineHost {
     this.owner = owner;
     this.socket = socket;
     this.number = number;
-    this.session = newSession(this.id, socket);
+    this.session = sessionFor(this.id, socket);
     this.engine = new Engine(owner.engineConfig, this, this.session);
     this.transcript = owner.internals.transcripts
       ? new TranscriptRecorder(number, this.id, this.session.remoteAddress, this.session.remotePort)
@@ -398,25 +393,13 @@ function connectRefusal(err: unknown) {
   return { code, lines: [text.replace(/[\r\n]+/g, " ")] };
 }
 
-function newSession(id: string, socket: Socket): SMTPSession {
-  const remoteAddress = normalizeAddress(socket.remoteAddress ?? "");
-  return {
-    id,
-    remoteAddress,
+function sessionFor(id: string, socket: Socket): SMTPSession {
+  return newSession(id, {
+    remoteAddress: normalizeAddress(socket.remoteAddress ?? ""),
     remotePort: socket.remotePort ?? 0,
     localAddress: normalizeAddress(socket.localAddress ?? ""),
     localPort: socket.localPort ?? 0,
-    clientHostname: `[${remoteAddress}]`,
-    hostNameAppearsAs: "",
-    openingCommand: "",
-    transmissionType: "ESMTP",
-    secure: false,
-    tlsOptions: false,
-    transaction: 1,
-    envelope: emptyEnvelope(),
-    xClient: new Map(),
-    xForward: new Map(),
-  };
+  });
 }
 
 /** `::ffff:127.0.0.1` (IPv4 on a dual-stack socket) reads as `127.0.0.1`. */

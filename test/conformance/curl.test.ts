@@ -5,77 +5,13 @@
  * certificate is always verified against the test CA, for the name "localhost".
  * Skipped with the reason when curl is not installed (an error in CI).
  */
-import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
-import { afterEach, describe, expect, test } from "vitest";
-import type { AuthRequest } from "../../src/protocol/sasl.js";
-import type { SMTPSession } from "../../src/protocol/types.js";
-import type { SMTPServerOptions } from "../../src/server/options.js";
-import { SMTPServer } from "../../src/server/smtp-server.js";
+import { describe, expect, test } from "vitest";
 import { requireClient, run } from "../helpers/clients.js";
+import { CA_PATH, expired, recordingServers, sha256 } from "./support.js";
 
 const curl = requireClient("curl");
 
-const tlsFile = (name: string) =>
-  fileURLToPath(new URL(`../../fixtures/tls/${name}`, import.meta.url));
-const CA_PATH = tlsFile("ca.pem");
-const expired = {
-  key: readFileSync(tlsFile("expired-key.pem")),
-  cert: readFileSync(tlsFile("expired.pem")),
-};
-const sha256 = (data: string | Buffer) => createHash("sha256").update(data).digest("hex");
-
-interface Received {
-  raw: Buffer;
-  session: Pick<SMTPSession, "secure" | "servername" | "user">;
-}
-
-interface Running {
-  server: SMTPServer;
-  port: number;
-  received: Received[];
-  auths: AuthRequest[];
-}
-
-const servers: SMTPServer[] = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
-
-/** A server that accepts user "u" with password "p" (XOAUTH2: token "tok"). */
-async function start(options: SMTPServerOptions = {}): Promise<Running> {
-  const received: Received[] = [];
-  const auths: AuthRequest[] = [];
-  const server = new SMTPServer({
-    authOptional: true,
-    authMethods: ["PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2"],
-    onAuth(auth, _session, callback) {
-      auths.push(auth);
-      const ok =
-        auth.username === "u" &&
-        (auth.method === "CRAM-MD5"
-          ? auth.validatePassword?.("p") === true
-          : auth.method === "XOAUTH2"
-            ? auth.accessToken === "tok"
-            : auth.password === "p");
-      if (!ok) return callback(new Error("Invalid username or password"));
-      callback(null, { user: auth.username });
-    },
-    async onData(stream, session) {
-      const parts: Buffer[] = [];
-      for await (const chunk of stream) parts.push(chunk as Buffer);
-      const { secure, servername, user } = session;
-      received.push({ raw: Buffer.concat(parts), session: { secure, servername, user } });
-    },
-    ...options,
-  });
-  servers.push(server);
-  await server.listen(0, "127.0.0.1");
-  const addr = server.server.address();
-  if (!addr || typeof addr === "string") throw new Error("no address");
-  return { server, port: addr.port, received, auths };
-}
+const start = recordingServers();
 
 /** Lines that need dot-stuffing and a header we look for; CRLF throughout, as curl sends it. */
 const INPUT = [

@@ -3,72 +3,13 @@
  * TLS, and AUTH PLAIN/LOGIN/CRAM-MD5, always verifying the certificate against the
  * test CA. Skipped with the reason when swaks is not installed (an error in CI).
  */
-import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
-import { afterEach, describe, expect, test } from "vitest";
-import type { AuthRequest } from "../../src/protocol/sasl.js";
-import type { SMTPServerOptions } from "../../src/server/options.js";
-import { SMTPServer } from "../../src/server/smtp-server.js";
+import { describe, expect, test } from "vitest";
 import { requireClient, run } from "../helpers/clients.js";
+import { CA_PATH, expired, recordingServers, sha256 } from "./support.js";
 
 const swaks = requireClient("swaks");
 
-const tlsFile = (name: string) =>
-  fileURLToPath(new URL(`../../fixtures/tls/${name}`, import.meta.url));
-const CA_PATH = tlsFile("ca.pem");
-const expired = {
-  key: readFileSync(tlsFile("expired-key.pem")),
-  cert: readFileSync(tlsFile("expired.pem")),
-};
-const sha256 = (data: string | Buffer) => createHash("sha256").update(data).digest("hex");
-
-interface Received {
-  raw: Buffer;
-  secure: boolean;
-  user: unknown;
-}
-
-interface Running {
-  server: SMTPServer;
-  port: number;
-  received: Received[];
-  auths: AuthRequest[];
-}
-
-const servers: SMTPServer[] = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
-
-/** A server that accepts user "u" with password "p" and records every message. */
-async function start(options: SMTPServerOptions = {}): Promise<Running> {
-  const received: Received[] = [];
-  const auths: AuthRequest[] = [];
-  const server = new SMTPServer({
-    authOptional: true,
-    authMethods: ["PLAIN", "LOGIN", "CRAM-MD5"],
-    onAuth(auth, _session, callback) {
-      auths.push(auth);
-      const ok =
-        auth.username === "u" &&
-        (auth.method === "CRAM-MD5" ? auth.validatePassword?.("p") : auth.password === "p");
-      if (!ok) return callback(new Error("Invalid username or password"));
-      callback(null, { user: auth.username });
-    },
-    async onData(stream, session) {
-      const parts: Buffer[] = [];
-      for await (const chunk of stream) parts.push(chunk as Buffer);
-      received.push({ raw: Buffer.concat(parts), secure: session.secure, user: session.user });
-    },
-    ...options,
-  });
-  servers.push(server);
-  await server.listen(0, "127.0.0.1");
-  const addr = server.server.address();
-  if (!addr || typeof addr === "string") throw new Error("no address");
-  return { server, port: addr.port, received, auths };
-}
+const start = recordingServers();
 
 const BODY = "Hello from swaks.\nSecond line.";
 const HEADER = "X-Conformance: swaks-7f3a";
@@ -114,7 +55,7 @@ describe.skipIf(swaks.skip !== undefined)(
       expect(r.code, r.stdout + r.stderr).toBe(0);
       expect(s.received).toHaveLength(1);
       expectSwaksMessage(s.received[0]!.raw);
-      expect(s.received[0]?.secure).toBe(false);
+      expect(s.received[0]?.session.secure).toBe(false);
     });
 
     test("sends over STARTTLS (--tls) with the certificate verified", async () => {
@@ -123,7 +64,7 @@ describe.skipIf(swaks.skip !== undefined)(
       expect(r.code, r.stdout + r.stderr).toBe(0);
       expect(r.stdout).toContain("TLS started");
       expectSwaksMessage(s.received[0]!.raw);
-      expect(s.received[0]?.secure).toBe(true);
+      expect(s.received[0]?.session.secure).toBe(true);
     });
 
     test("sends over implicit TLS (--tlsc) with the certificate verified", async () => {
@@ -131,7 +72,7 @@ describe.skipIf(swaks.skip !== undefined)(
       const r = await swaksRun(s.port, [...IMPLICIT, ...MESSAGE]);
       expect(r.code, r.stdout + r.stderr).toBe(0);
       expectSwaksMessage(s.received[0]!.raw);
-      expect(s.received[0]?.secure).toBe(true);
+      expect(s.received[0]?.session.secure).toBe(true);
     });
 
     test.each(["PLAIN", "LOGIN", "CRAM-MD5"])("authenticates with --auth %s", async (method) => {
@@ -142,7 +83,7 @@ describe.skipIf(swaks.skip !== undefined)(
       expect(r.stdout).toContain("235 Authentication successful");
       expect(s.auths.map((a) => [a.method, a.username])).toEqual([[method, "u"]]);
       expect(s.received).toHaveLength(1);
-      expect(s.received[0]).toMatchObject({ secure: true, user: "u" });
+      expect(s.received[0]?.session).toMatchObject({ secure: true, user: "u" });
       expectSwaksMessage(s.received[0]!.raw);
     });
 
@@ -151,7 +92,7 @@ describe.skipIf(swaks.skip !== undefined)(
       const auth = ["--auth", "CRAM-MD5", "--auth-user", "u", "--auth-password", "p"];
       const r = await swaksRun(s.port, [...IMPLICIT, ...auth, ...MESSAGE]);
       expect(r.code, r.stdout + r.stderr).toBe(0);
-      expect(s.received[0]).toMatchObject({ secure: true, user: "u" });
+      expect(s.received[0]?.session).toMatchObject({ secure: true, user: "u" });
     });
 
     test("a wrong password fails with 535 and nothing is delivered", async () => {

@@ -264,17 +264,8 @@ export async function settledHeap(gc: () => void): Promise<number> {
   return process.memoryUsage().heapUsed;
 }
 
-/** A small deterministic PRNG (mulberry32) for reproducible soak traffic. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small deterministic PRNG (the faults' mulberry32) for reproducible soak traffic. */
+export { mulberry32 as prng } from "../../src/fixture/faults/random.js";
 
 /** RFC 5321 4.5.2: a line starting with "." gets another "." (the text must use CRLF). */
 export function dotStuff(text: string): string {

@@ -17,7 +17,7 @@ import type {
 import type { Reply } from "../../src/protocol/reply.js";
 import { AUTH_FAILED, type AuthRequest } from "../../src/protocol/sasl.js";
 import {
-  emptyEnvelope,
+  newSession,
   type SMTPAddress,
   type SMTPSession,
   type Stage,
@@ -57,25 +57,14 @@ export function engineConfig(patch: ConfigPatch = {}): EngineConfig {
   };
 }
 
-/** The same shape as `newSession` in src/server/connection.ts, for 127.0.0.1:50000. */
+/** A fresh session as a connection from 127.0.0.1:50000 would have. */
 export function testSession(): SMTPSession {
-  return {
-    id: "test-session",
+  return newSession("test-session", {
     remoteAddress: "127.0.0.1",
     remotePort: 50000,
     localAddress: "127.0.0.1",
     localPort: 25,
-    clientHostname: "[127.0.0.1]",
-    hostNameAppearsAs: "",
-    openingCommand: "",
-    transmissionType: "ESMTP",
-    secure: false,
-    tlsOptions: false,
-    transaction: 1,
-    envelope: emptyEnvelope(),
-    xClient: new Map(),
-    xForward: new Map(),
-  };
+  });
 }
 
 export interface Deferred<T> {
