@@ -1,0 +1,60 @@
+/** `test.extend` fixtures that start a TestSmtp and close it when their scope ends. */
+import { type TestAPI, test } from "vitest";
+import { startTestSmtp, type TestSmtp, type TestSmtpOptions } from "../index.js";
+
+/** The fixtures `smtpTest` adds to the test context. */
+export interface SmtpFixtures {
+  smtp: TestSmtp;
+}
+
+export interface SmtpTestSettings {
+  /**
+   * vitest's fixture scope. `"file"` (default): one server per test file, started by
+   * the first test that uses `smtp`, closed after the file's last test. `"test"`: a
+   * fresh server per test. `"worker"`: one per vitest worker.
+   */
+  scope?: "test" | "file" | "worker";
+}
+
+/**
+ * A vitest `test` with an `smtp` fixture: a started `TestSmtp`, closed when its scope
+ * ends. Its address is published as SMTP_HOST / SMTP_PORT / SMTP_URL, and `testSmtp()`
+ * returns it.
+ *
+ * ```ts
+ * const test = createSmtpTest({ auth: { users: { app: "s3cret" } } }, { scope: "test" });
+ * test("logs in", async ({ smtp }) => { ... });
+ * ```
+ *
+ * A file-scoped server is shared by the file's tests: give each test its own view
+ * with `smtp.inbox.scope()` (safe with `describe.concurrent`), or
+ * `afterEach(() => testSmtp().reset())` for sequential tests.
+ */
+export function createSmtpTest(
+  options: TestSmtpOptions = {},
+  settings: SmtpTestSettings = {},
+): TestAPI<SmtpFixtures> {
+  const scope = settings.scope ?? "file";
+  return test.extend<SmtpFixtures>({
+    smtp: [
+      // vitest reads a fixture's dependencies from its first parameter: it must be a pattern.
+      // biome-ignore lint/correctness/noEmptyPattern: vitest requires the destructuring
+      async ({}, use) => {
+        const smtp = await startTestSmtp(options);
+        try {
+          await use(smtp);
+        } finally {
+          await smtp.close();
+        }
+      },
+      { scope },
+    ],
+  });
+}
+
+/**
+ * `test` with a file-scoped `smtp` fixture (one server per test file, default options).
+ * `createSmtpTest(options, { scope })` makes one with other options or a fresh server
+ * per test.
+ */
+export const smtpTest: TestAPI<SmtpFixtures> = createSmtpTest();

@@ -1,0 +1,423 @@
+/** The four matchers of `smtp-fixture/vitest`, with failure messages that show what did arrive. */
+import { compileMatch, describeMatch } from "../fixture/match.js";
+import type {
+  Inbox,
+  InboxScope,
+  MessageMatch,
+  ReceivedAttachment,
+  ReceivedMessage,
+  TestSmtp,
+  TextMatcher,
+} from "../index.js";
+
+/** What `toHaveAttachment` accepts: a filename, a filename pattern, or fields to match. */
+export type AttachmentMatch =
+  | string
+  | RegExp
+  | {
+      /** Exact filename, or a pattern. */
+      filename?: TextMatcher;
+      /** Exact (lower-case) MIME type, or a pattern. */
+      contentType?: TextMatcher;
+      /** Decoded size in bytes. */
+      size?: number;
+      /** Hex SHA-256 of the decoded content. */
+      sha256?: string;
+      /** The decoded content: a string is compared as UTF-8. */
+      content?: string | Uint8Array;
+    };
+
+export interface ToHaveReceivedOptions {
+  /** Exactly this many matching messages (default: at least one). */
+  count?: number;
+}
+
+/** The matchers this module adds; `R` is what the assertion returns. */
+export interface SmtpMatchers<R = void> {
+  /**
+   * On a `TestSmtp`, an `Inbox` or an `InboxScope`: a message matching `match` is
+   * already there (with `count`: exactly that many). Synchronous: it checks what has
+   * arrived; `await inbox.waitFor(match)` first for mail still on its way.
+   */
+  toHaveReceived(match: MessageMatch, options?: ToHaveReceivedOptions): R;
+  /** On a `ReceivedMessage`: some attachment matches (a filename string or RegExp, or fields). */
+  toHaveAttachment(match: AttachmentMatch): R;
+  /**
+   * On a `ReceivedMessage`: the header is present (name case-insensitive); with a
+   * value, some occurrence equals the string (decoded, unfolded) or matches the RegExp
+   * (or asymmetric matcher such as `expect.stringContaining`).
+   */
+  toHaveHeader(name: string, value?: TextMatcher): R;
+  /** On a `ReceivedMessage`: `links` contains this exact URL, or one matching the RegExp. */
+  toContainLink(link: string | RegExp): R;
+}
+
+// Methods, not `extends SmtpMatchers<T>`: a program that sees two copies of this file
+// (the sources and the built .d.ts) merges them as overloads instead of failing.
+// `Matchers` is where vitest >= 3.2 looks, `Assertion` covers vitest 3.0 and 3.1. They
+// return `void`, which is right for vitest 3, 4 and 5 alike. vitest 5 declares these
+// interfaces as `<R, T>`: there the members merge all the same, and a project with
+// `skipLibCheck: false` also sees TS2428 reported for this file.
+declare module "vitest" {
+  // biome-ignore lint/suspicious/noExplicitAny: must match vitest's own declaration
+  interface Matchers<T = any> {
+    /** See {@link SmtpMatchers.toHaveReceived}. */
+    toHaveReceived(match: MessageMatch, options?: ToHaveReceivedOptions): void;
+    /** See {@link SmtpMatchers.toHaveAttachment}. */
+    toHaveAttachment(match: AttachmentMatch): void;
+    /** See {@link SmtpMatchers.toHaveHeader}. */
+    toHaveHeader(name: string, value?: TextMatcher): void;
+    /** See {@link SmtpMatchers.toContainLink}. */
+    toContainLink(link: string | RegExp): void;
+  }
+  // biome-ignore lint/suspicious/noExplicitAny: must match vitest's own declaration
+  interface Assertion<T = any> {
+    toHaveReceived(match: MessageMatch, options?: ToHaveReceivedOptions): void;
+    toHaveAttachment(match: AttachmentMatch): void;
+    toHaveHeader(name: string, value?: TextMatcher): void;
+    toContainLink(link: string | RegExp): void;
+  }
+}
+
+/** What a matcher gets as `this` (the part of vitest's MatcherState used here). */
+export interface MatcherContext {
+  isNot: boolean;
+  equals(a: unknown, b: unknown): boolean;
+  utils: {
+    printReceived(value: unknown): string;
+    printExpected(value: unknown): string;
+    matcherHint(name: string, received?: string, expected?: string, options?: object): string;
+  };
+}
+
+/** What a matcher returns (vitest's SyncExpectationResult). */
+export interface MatcherResult {
+  pass: boolean;
+  message: () => string;
+  actual?: unknown;
+  expected?: unknown;
+}
+
+type MatcherFn<A extends unknown[]> = (
+  this: MatcherContext,
+  received: unknown,
+  ...args: A
+) => MatcherResult;
+
+const LISTED = 20;
+
+const toHaveReceived: MatcherFn<[MessageMatch, ToHaveReceivedOptions?]> = function (
+  received,
+  match,
+  options = {},
+) {
+  const { view, label } = inboxOf(received, "toHaveReceived");
+  const count = options.count;
+  if (count !== undefined && (!Number.isInteger(count) || count < 0)) {
+    throw new TypeError(
+      `toHaveReceived: count must be an integer >= 0, got ${String(count as unknown)}`,
+    );
+  }
+  const compiled = compileMatch(match, "toHaveReceived(match)");
+  const all = view.messages;
+  const found = all.filter((m) => compiled.test(m));
+  const pass = count === undefined ? found.length > 0 : found.length === count;
+  const hint = this.utils.matcherHint(".toHaveReceived", label, "match", { isNot: this.isNot });
+  const wanted = `${count === undefined ? "a message" : `exactly ${count} message(s)`} matching ${describeMatch(match)}`;
+  const message = () => {
+    const lines = [hint, ""];
+    if (this.isNot) {
+      lines.push(`Expected ${label} not to have received ${wanted}, but ${found.length} did:`);
+      lines.push(...found.slice(0, LISTED).map((m) => `  - ${summary(m)}`));
+      if (found.length > LISTED) lines.push(`  ... and ${found.length - LISTED} more`);
+      return lines.join("\n");
+    }
+    lines.push(`Expected ${label} to have received ${wanted}; ${found.length} matched.`);
+    if (all.length === 0) lines.push("No messages have arrived.");
+    else {
+      lines.push(`${all.length} message(s) have arrived:`);
+      for (const m of all.slice(-LISTED)) {
+        const misses = compiled.mismatches(m);
+        lines.push(`  - ${summary(m)}${misses.length === 0 ? " (matches)" : ""}`);
+        for (const miss of misses) lines.push(`      ${miss.reason}`);
+      }
+      if (all.length > LISTED) lines.push(`  (the ${all.length - LISTED} older ones not shown)`);
+    }
+    if (count === undefined || found.length < count) {
+      lines.push(
+        "",
+        "toHaveReceived checks what has already arrived. If the mail may still be on its way, " +
+          `wait for it first: await ${label === "inbox" || label.startsWith("inbox.") ? label : `${label}.inbox`}.waitFor(match)`,
+      );
+    }
+    return lines.join("\n");
+  };
+  return count === undefined
+    ? { pass, message }
+    : { pass, message, actual: found.length, expected: count };
+};
+
+const toHaveAttachment: MatcherFn<[AttachmentMatch]> = function (received, match) {
+  const mail = messageOf(received, "toHaveAttachment");
+  const test = attachmentTester(match);
+  const pass = mail.attachments.some(test);
+  const hint = this.utils.matcherHint(".toHaveAttachment", "message", "match", {
+    isNot: this.isNot,
+  });
+  const shown = describeAttachmentMatch(match);
+  const list = mail.attachments.map((a) => `  - ${describeAttachment(a)}`);
+  const message = () =>
+    [
+      hint,
+      "",
+      this.isNot
+        ? `Expected message ${mail.id} not to have an attachment matching ${shown}, but it has:`
+        : `Expected message ${mail.id} to have an attachment matching ${shown}, but ${
+            list.length === 0 ? "it has no attachments." : "its attachments are:"
+          }`,
+      ...(this.isNot
+        ? mail.attachments.filter(test).map((a) => `  - ${describeAttachment(a)}`)
+        : list),
+    ].join("\n");
+  if (pass || typeof match !== "object" || match instanceof RegExp) return { pass, message };
+  const nearest = nearestAttachment(mail.attachments, match);
+  if (!nearest) return { pass, message };
+  return { pass, message, expected: match, actual: pick(nearest, match) };
+};
+
+const toHaveHeader: MatcherFn<[string, TextMatcher?]> = function (received, name, value) {
+  const mail = messageOf(received, "toHaveHeader");
+  if (typeof name !== "string" || name === "") {
+    throw new TypeError(`toHaveHeader(name, value?): name must be a header name like "X-Campaign"`);
+  }
+  const values = mail.headerAll(name);
+  const ok = (v: string) => (value instanceof RegExp ? testRe(value, v) : this.equals(v, value));
+  const hits = value === undefined ? values : values.filter(ok);
+  const pass = hits.length > 0;
+  const printed =
+    value === undefined
+      ? ""
+      : ` ${value instanceof RegExp ? "matching" : "equal to"} ${this.utils.printExpected(value)}`;
+  const hint = this.utils.matcherHint(
+    ".toHaveHeader",
+    "message",
+    value === undefined ? "name" : "name, value",
+    { isNot: this.isNot },
+  );
+  const message = () => {
+    const lines = [hint, ""];
+    if (this.isNot) {
+      lines.push(
+        `Expected message ${mail.id} not to have a ${JSON.stringify(name)} header${printed}, but it has:`,
+      );
+      lines.push(...hits.map((v) => `  ${this.utils.printReceived(v)}`));
+    } else if (values.length === 0) {
+      lines.push(
+        `Expected message ${mail.id} to have a ${JSON.stringify(name)} header${printed}, but it has none.`,
+      );
+      lines.push(
+        `Its headers: ${[...new Set(mail.headers.map((h) => h.key))].join(", ") || "(none)"}`,
+      );
+    } else {
+      lines.push(
+        `Expected message ${mail.id} to have a ${JSON.stringify(name)} header${printed}, but its values are:`,
+      );
+      lines.push(...values.map((v) => `  ${this.utils.printReceived(v)}`));
+    }
+    return lines.join("\n");
+  };
+  if (!pass && typeof value === "string" && values.length === 1) {
+    return { pass, message, expected: value, actual: values[0] };
+  }
+  return { pass, message };
+};
+
+const toContainLink: MatcherFn<[string | RegExp]> = function (received, link) {
+  const mail = messageOf(received, "toContainLink");
+  const links = mail.links;
+  const ok = (l: string) => (link instanceof RegExp ? testRe(link, l) : this.equals(l, link));
+  const hits = links.filter(ok);
+  const pass = hits.length > 0;
+  const hint = this.utils.matcherHint(".toContainLink", "message", "link", { isNot: this.isNot });
+  const message = () =>
+    [
+      hint,
+      "",
+      this.isNot
+        ? `Expected message ${mail.id} not to contain a link ${link instanceof RegExp ? "matching" : "equal to"} ${this.utils.printExpected(link)}, but it has:`
+        : `Expected message ${mail.id} to contain a link ${link instanceof RegExp ? "matching" : "equal to"} ${this.utils.printExpected(link)}, but ${
+            links.length === 0 ? "it has no links (in text or HTML hrefs)." : "its links are:"
+          }`,
+      ...(this.isNot ? hits : links).map((l) => `  ${this.utils.printReceived(l)}`),
+    ].join("\n");
+  return { pass, message };
+};
+
+/** One of the matchers, as `expect.extend` takes it (any vitest 3, 4, 5). */
+export type SmtpMatcherFn = (
+  this: MatcherContext,
+  received: unknown,
+  // biome-ignore lint/suspicious/noExplicitAny: each matcher checks its own arguments
+  ...args: any[]
+) => MatcherResult;
+
+/** The matchers, for `expect.extend(smtpMatchers)` (importing this module already did that). */
+export const smtpMatchers: Readonly<Record<keyof SmtpMatchers, SmtpMatcherFn>> = {
+  toHaveReceived,
+  toHaveAttachment,
+  toHaveHeader,
+  toContainLink,
+};
+
+type InboxLike = Inbox | InboxScope;
+
+function isInboxLike(x: unknown): x is InboxLike {
+  if (!x || (typeof x !== "object" && typeof x !== "function")) return false;
+  const v = x as Partial<Record<keyof InboxLike, unknown>>;
+  return (
+    typeof v.filter === "function" && typeof v.waitFor === "function" && Array.isArray(v.messages)
+  );
+}
+
+function inboxOf(received: unknown, matcher: string): { view: InboxLike; label: string } {
+  const smtp = received as Partial<TestSmtp> | null | undefined;
+  if (smtp && typeof smtp === "object" && isInboxLike(smtp.inbox)) {
+    return { view: smtp.inbox, label: "smtp" };
+  }
+  if (isInboxLike(received)) {
+    const tag = (received as Partial<InboxScope>).tag;
+    return {
+      view: received,
+      label: typeof tag === "string" ? `inbox.scope(${JSON.stringify(tag)})` : "inbox",
+    };
+  }
+  throw new TypeError(
+    `${matcher}: expected a TestSmtp, an Inbox or an InboxScope, got ${describeValue(received)}`,
+  );
+}
+
+function messageOf(received: unknown, matcher: string): ReceivedMessage {
+  const m = received as Partial<ReceivedMessage> | null | undefined;
+  if (
+    m &&
+    typeof m === "object" &&
+    typeof m.headerAll === "function" &&
+    Array.isArray(m.attachments) &&
+    m.envelope !== undefined
+  ) {
+    return m as ReceivedMessage;
+  }
+  throw new TypeError(
+    `${matcher}: expected a ReceivedMessage (from inbox.waitFor or inbox.messages), got ${describeValue(received)}`,
+  );
+}
+
+function describeValue(x: unknown): string {
+  if (x === null) return "null";
+  if (typeof x === "object" && typeof (x as { then?: unknown }).then === "function") {
+    return "a Promise (did you forget to await inbox.waitFor(...)?)";
+  }
+  if (Array.isArray(x)) return `an array of ${x.length}`;
+  if (typeof x === "object") return `an object (${x.constructor?.name ?? "Object"})`;
+  return `${typeof x} ${String(x)}`;
+}
+
+function summary(m: ReceivedMessage): string {
+  const rcpts = m.envelope.rcptTo.map((r) => r.address).join(", ");
+  const subject = m.subject === undefined ? "no subject" : JSON.stringify(m.subject);
+  return `${m.id} to [${rcpts}] subject ${subject}`;
+}
+
+function testRe(re: RegExp, value: string): boolean {
+  re.lastIndex = 0;
+  return re.test(value);
+}
+
+function textMatches(want: TextMatcher, value: string | undefined): boolean {
+  if (value === undefined) return false;
+  return typeof want === "string" ? want === value : testRe(want, value);
+}
+
+const ATTACHMENT_KEYS = ["filename", "contentType", "size", "sha256", "content"] as const;
+
+function attachmentTester(match: AttachmentMatch): (a: ReceivedAttachment) => boolean {
+  if (typeof match === "string" || match instanceof RegExp) {
+    return (a) => textMatches(match, a.filename);
+  }
+  if (!match || typeof match !== "object") {
+    throw new TypeError(
+      `toHaveAttachment(match): expected a filename, a RegExp or an object like { filename, contentType, size, sha256, content }, got ${describeValue(match)}`,
+    );
+  }
+  for (const key of Object.keys(match)) {
+    if (!(ATTACHMENT_KEYS as readonly string[]).includes(key)) {
+      throw new TypeError(
+        `toHaveAttachment(match): unknown key "${key}"; use ${ATTACHMENT_KEYS.join(", ")}`,
+      );
+    }
+  }
+  return (a) => attachmentMisses(a, match) === 0;
+}
+
+type AttachmentFields = Exclude<AttachmentMatch, string | RegExp>;
+
+function attachmentMisses(a: ReceivedAttachment, match: AttachmentFields): number {
+  let misses = 0;
+  if (match.filename !== undefined && !textMatches(match.filename, a.filename)) misses++;
+  if (match.contentType !== undefined && !textMatches(match.contentType, a.contentType)) misses++;
+  if (match.size !== undefined && match.size !== a.size) misses++;
+  if (match.sha256 !== undefined && match.sha256.toLowerCase() !== a.sha256) misses++;
+  if (match.content !== undefined && !sameBytes(match.content, a.content)) misses++;
+  return misses;
+}
+
+function sameBytes(want: string | Uint8Array, got: Uint8Array): boolean {
+  const bytes = typeof want === "string" ? new TextEncoder().encode(want) : want;
+  return bytes.byteLength === got.byteLength && bytes.every((b, i) => b === got[i]);
+}
+
+function nearestAttachment(
+  list: readonly ReceivedAttachment[],
+  match: AttachmentFields,
+): ReceivedAttachment | undefined {
+  let best: ReceivedAttachment | undefined;
+  let fewest = Number.POSITIVE_INFINITY;
+  for (const a of list) {
+    const misses = attachmentMisses(a, match);
+    if (misses < fewest) {
+      best = a;
+      fewest = misses;
+    }
+  }
+  return best;
+}
+
+/** The attachment's fields that the match names, for a readable diff. */
+function pick(a: ReceivedAttachment, match: AttachmentFields): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of ATTACHMENT_KEYS) {
+    if (match[key] === undefined) continue;
+    out[key] =
+      key === "content" && typeof match.content === "string"
+        ? new TextDecoder().decode(a.content)
+        : a[key];
+  }
+  return out;
+}
+
+function describeAttachmentMatch(match: AttachmentMatch): string {
+  if (typeof match === "string") return JSON.stringify(match);
+  if (match instanceof RegExp) return String(match);
+  const parts = ATTACHMENT_KEYS.filter((k) => match[k] !== undefined).map((k) => {
+    const v = match[k];
+    if (v instanceof RegExp) return `${k}: ${String(v)}`;
+    if (v instanceof Uint8Array) return `${k}: <${v.byteLength} bytes>`;
+    return `${k}: ${JSON.stringify(v)}`;
+  });
+  return `{ ${parts.join(", ")} }`;
+}
+
+function describeAttachment(a: ReceivedAttachment): string {
+  const name = a.filename === undefined ? "(no filename)" : JSON.stringify(a.filename);
+  return `${name} (${a.contentType}, ${a.size} bytes, sha256 ${a.sha256.slice(0, 12)}...)`;
+}
