@@ -1,31 +1,105 @@
 /**
- * Records a connection's conversation. Client chunks are kept as received (the
- * same buffers message bodies are sliced from, so no copy is made); AUTH payloads
- * are recorded as secret ranges of the client byte stream and masked when read.
+ * Records a connection's conversation with no object per entry: a timestamp and a
+ * packed location per entry in one growable Float64Array, and the data in one array.
+ *
+ * - Client reads of up to COPY_LIMIT bytes are copied into slabs shared by every
+ *   transcript (a socket read is an ArrayBuffer of its own, with about 300 bytes of
+ *   bookkeeping on and off the heap; a 1 KiB message arrives in one such read). The
+ *   message bodies the fixture keeps are views of the same copy (`stored()`), so the
+ *   bytes are held once. Longer reads are kept as received, zero-copy.
+ * - Server replies are kept as the strings written; equal ones (the same 250 again
+ *   and again) are stored once. They are encoded only when read.
+ * - AUTH payloads are recorded as secret ranges of the client byte stream and
+ *   masked when read.
+ *
+ * Entries (`TranscriptEntry` objects) are made only by `entries()` / `slice()`.
  */
 import type { Direction, Transcript, TranscriptEntry } from "./transcript.js";
 
-interface Entry {
-  at: number;
-  direction: Direction;
-  data: Uint8Array;
-  /** For client entries: offset of data[0] in the client byte stream. */
-  offset: number;
-  note?: string;
+const MASK = Buffer.from("***");
+const NO_BYTES = new Uint8Array(0);
+const origin = performance.timeOrigin;
+
+/** Client reads up to this size are copied into a shared slab. */
+const COPY_LIMIT = 4096;
+const SLAB_SIZE = 64 * 1024;
+/** Packing of a client entry's location: start * 2^21 + length (both integers). */
+const LENGTH_BITS = 2 ** 21;
+const MAX_START = 2 ** 32;
+/** Reads remembered for `stored()` (the engine may queue a few while a hook runs). */
+const RECENT_READS = 4;
+/** Reply texts a transcript compares a new reply with before the shared table. */
+const LAST_REPLIES = 4;
+/** Initial entry capacity (grows by half as needed). */
+const INITIAL_CAPACITY = 16;
+
+/** The slab being filled (zeroed memory: a view's `.buffer` never shows stale bytes). */
+let slab = new ArrayBuffer(0);
+let slabBytes = new Uint8Array(slab);
+let slabUsed = 0;
+
+/** Copies `chunk` into the current slab (a new one when it does not fit); returns its start. */
+function copyToSlab(chunk: Uint8Array): number {
+  if (slabUsed + chunk.byteLength > SLAB_SIZE || slabBytes.byteLength === 0) {
+    slab = new ArrayBuffer(SLAB_SIZE);
+    slabBytes = new Uint8Array(slab);
+    slabUsed = 0;
+  }
+  const start = slabUsed;
+  slabBytes.set(chunk, start);
+  slabUsed += chunk.byteLength;
+  return start;
 }
 
-const MASK = Buffer.from("***");
-const origin = performance.timeOrigin;
+/** Server reply texts stored once; cleared when full, so new replies get in too. */
+const interned = new Map<string, string>();
+const MAX_INTERNED = 256;
+const MAX_INTERNED_LENGTH = 512;
+
+function intern(text: string): string {
+  if (text.length > MAX_INTERNED_LENGTH) return text;
+  const known = interned.get(text);
+  if (known !== undefined) return known;
+  if (interned.size >= MAX_INTERNED) interned.clear();
+  interned.set(text, text);
+  return text;
+}
+
+/** A note from the fixture (a fault fired): shown in the transcript, not wire bytes. */
+class Note {
+  readonly text: string;
+  constructor(text: string) {
+    this.text = text;
+  }
+}
+
+/**
+ * An entry's data: an ArrayBuffer (client bytes at the packed location), a
+ * Uint8Array (client bytes kept as given), a string (a server reply) or a Note.
+ */
+type Stored = ArrayBuffer | Uint8Array | string | Note;
 
 export class TranscriptRecorder implements Transcript {
   readonly connection: number;
   readonly id: string;
   readonly remoteAddress: string;
   readonly remotePort: number;
-  closed = false;
-  private readonly list: Entry[] = [];
+  #closed = false;
+  private count = 0;
+  /** Per entry: [timestamp, packed location of client bytes in an ArrayBuffer (else 0)]. */
+  private nums = new Float64Array(INITIAL_CAPACITY * 2);
+  private readonly data: Stored[] = [];
   private readonly secrets: Array<[number, number]> = [];
-  private clientBytes = 0;
+  /** Client stream offset of each entry, computed up to `offsetsKnown` when masking needs it. */
+  private offsets: Float64Array | undefined;
+  private offsetsKnown = 0;
+  /** The last client reads as received, and their entry numbers (for `stored()`). */
+  private readonly recent: (Uint8Array | undefined)[] = [];
+  private readonly recentEntry: number[] = [];
+  private recentNext = 0;
+  /** The last reply texts written (shared strings), checked before the shared table. */
+  private readonly lastReplies: string[] = [];
+  private lastReplyNext = 0;
 
   constructor(connection: number, id: string, remoteAddress: string, remotePort: number) {
     this.connection = connection;
@@ -35,74 +109,197 @@ export class TranscriptRecorder implements Transcript {
   }
 
   get length(): number {
-    return this.list.length;
+    return this.count;
   }
 
-  client(data: Uint8Array): void {
-    this.list.push({
-      at: origin + performance.now(),
-      direction: "client",
-      data,
-      offset: this.clientBytes,
-    });
-    this.clientBytes += data.length;
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Set by the connection when it closes; the last reads are then let go. */
+  set closed(value: boolean) {
+    this.#closed = value;
+    if (value) {
+      this.recent.length = 0;
+      this.recentEntry.length = 0;
+    }
+  }
+
+  client(chunk: Uint8Array): void {
+    const length = chunk.byteLength;
+    if (length === 0) {
+      this.push(NO_BYTES, 0);
+      return;
+    }
+    let packed = 0;
+    let stored: Stored = chunk;
+    if (length <= COPY_LIMIT) {
+      packed = copyToSlab(chunk) * LENGTH_BITS + length;
+      stored = slab;
+    } else if (
+      length < LENGTH_BITS &&
+      chunk.byteOffset < MAX_START &&
+      chunk.buffer instanceof ArrayBuffer
+    ) {
+      // Kept as received: the read's own memory, without the view object.
+      packed = chunk.byteOffset * LENGTH_BITS + length;
+      stored = chunk.buffer;
+    }
+    const entry = this.count;
+    this.push(stored, packed);
+    const k = this.recentNext;
+    this.recent[k] = chunk;
+    this.recentEntry[k] = entry;
+    this.recentNext = (k + 1) % RECENT_READS;
   }
 
   server(text: string): void {
-    const data = Buffer.from(text, "utf8");
-    this.list.push({ at: origin + performance.now(), direction: "server", data, offset: 0 });
+    // The replies of a connection repeat (250, 354, 250): comparing with the last few
+    // costs less than hashing a freshly concatenated string for the shared table.
+    const last = this.lastReplies;
+    for (let k = 0; k < last.length; k++) {
+      if (last[k] === text) {
+        this.push(last[k]!, 0);
+        return;
+      }
+    }
+    const kept = intern(text);
+    last[this.lastReplyNext] = kept;
+    this.lastReplyNext = (this.lastReplyNext + 1) % LAST_REPLIES;
+    this.push(kept, 0);
   }
 
   /** A note from the fixture (a fault fired), shown in the transcript, not wire bytes. */
   note(text: string): void {
-    const entry: Entry = {
-      at: origin + performance.now(),
-      direction: "server",
-      data: new Uint8Array(0),
-      offset: 0,
-      note: text,
-    };
-    this.list.push(entry);
+    this.push(new Note(text), 0);
   }
 
   secret(start: number, end: number): void {
     if (end > start) this.secrets.push([start, end]);
   }
 
+  /**
+   * Where the bytes of `view` (a part of one of the last client reads, such as a
+   * message body) are kept: a view of the transcript's copy of them, or `view`
+   * itself when its read is kept as received; `undefined` when `view` is not part
+   * of a recent read.
+   */
+  stored(view: Buffer): Buffer | undefined {
+    const recent = this.recent;
+    const n = recent.length;
+    for (let back = 1; back <= n; back++) {
+      const k = (this.recentNext - back + RECENT_READS) % RECENT_READS;
+      const read = recent[k];
+      if (read === undefined || read.buffer !== view.buffer) continue;
+      const rel = view.byteOffset - read.byteOffset;
+      if (rel < 0 || rel + view.byteLength > read.byteLength) continue;
+      const entry = this.recentEntry[k]!;
+      const stored = this.data[entry];
+      if (!(stored instanceof ArrayBuffer) || stored === view.buffer) return view;
+      const start = Math.floor(this.nums[entry * 2 + 1]! / LENGTH_BITS);
+      const copy = Buffer.from(stored, start + rel, view.byteLength);
+      // The copy was made when the read arrived; equal bytes prove it is the same read.
+      return copy.equals(view) ? copy : undefined;
+    }
+    return undefined;
+  }
+
   entries(): TranscriptEntry[] {
     return this.slice(0);
   }
 
-  slice(from: number, to = this.list.length): TranscriptEntry[] {
-    return this.list.slice(from, to).map((e) => this.masked(e));
+  /** Entries in [from, to), as `Array.prototype.slice` counts (negative from the end). */
+  slice(from: number, to: number = this.count): TranscriptEntry[] {
+    const start = relative(from, this.count);
+    const end = relative(to, this.count);
+    const out: TranscriptEntry[] = [];
+    for (let i = start; i < end; i++) out.push(this.entry(i));
+    return out;
   }
 
   toString(): string {
     return renderTranscript(this.entries());
   }
 
-  private masked(e: Entry): TranscriptEntry {
-    const base = { at: e.at, direction: e.direction };
-    const out = e.note === undefined ? base : { ...base, note: e.note };
-    if (e.direction !== "client" || this.secrets.length === 0) return { ...out, data: e.data };
-    return { ...out, data: this.mask(e) };
+  private push(stored: Stored, packed: number): void {
+    const i = this.count;
+    if (i * 2 === this.nums.length) {
+      // 1.5x: a long transcript keeps less unused room than with doubling.
+      const grown = new Float64Array(Math.ceil(i * 1.5) * 2);
+      grown.set(this.nums);
+      this.nums = grown;
+    }
+    this.nums[i * 2] = origin + performance.now();
+    this.nums[i * 2 + 1] = packed;
+    this.data.push(stored);
+    this.count = i + 1;
   }
 
-  private mask(e: Entry): Uint8Array {
-    const start = e.offset;
-    const end = start + e.data.length;
+  private entry(i: number): TranscriptEntry {
+    const at = this.nums[i * 2]!;
+    const stored = this.data[i]!;
+    if (typeof stored === "string") {
+      return { at, direction: "server", data: Buffer.from(stored, "utf8") };
+    }
+    if (stored instanceof Note) {
+      return { at, direction: "server", note: stored.text, data: NO_BYTES };
+    }
+    const data = this.clientData(i, stored);
+    const direction: Direction = "client";
+    if (this.secrets.length === 0) return { at, direction, data };
+    return { at, direction, data: this.mask(data, this.clientOffset(i)) };
+  }
+
+  private clientData(i: number, stored: ArrayBuffer | Uint8Array): Uint8Array {
+    if (!(stored instanceof ArrayBuffer)) return stored;
+    const packed = this.nums[i * 2 + 1]!;
+    const length = packed % LENGTH_BITS;
+    return Buffer.from(stored, (packed - length) / LENGTH_BITS, length);
+  }
+
+  /** Offset of entry `i`'s first byte in the client byte stream. */
+  private clientOffset(i: number): number {
+    if (!this.offsets || this.offsets.length < this.count) {
+      const grown = new Float64Array(Math.max(this.count, INITIAL_CAPACITY) * 2);
+      if (this.offsets) grown.set(this.offsets.subarray(0, this.offsetsKnown));
+      this.offsets = grown;
+    }
+    const offsets = this.offsets;
+    for (let k = this.offsetsKnown; k <= i; k++) {
+      const previous = k === 0 ? 0 : offsets[k - 1]! + this.clientLength(k - 1);
+      offsets[k] = previous;
+    }
+    if (i + 1 > this.offsetsKnown) this.offsetsKnown = i + 1;
+    return offsets[i]!;
+  }
+
+  private clientLength(i: number): number {
+    const stored = this.data[i];
+    if (stored instanceof ArrayBuffer) return this.nums[i * 2 + 1]! % LENGTH_BITS;
+    if (stored instanceof Uint8Array) return stored.byteLength;
+    return 0;
+  }
+
+  private mask(data: Uint8Array, start: number): Uint8Array {
+    const end = start + data.length;
     const parts: Uint8Array[] = [];
     let pos = start;
     for (const [s, t] of this.secrets) {
       if (t <= pos || s >= end) continue;
-      if (s > pos) parts.push(e.data.subarray(pos - start, s - start));
+      if (s > pos) parts.push(data.subarray(pos - start, s - start));
       parts.push(MASK);
       pos = Math.min(t, end);
     }
-    if (parts.length === 0) return e.data;
-    if (pos < end) parts.push(e.data.subarray(pos - start));
+    if (parts.length === 0) return data;
+    if (pos < end) parts.push(data.subarray(pos - start));
     return Buffer.concat(parts);
   }
+}
+
+/** An index as `Array.prototype.slice` reads it: negative counts from the end, clamped. */
+function relative(index: number, length: number): number {
+  const n = Math.trunc(index) || 0;
+  return n < 0 ? Math.max(length + n, 0) : Math.min(n, length);
 }
 
 /**

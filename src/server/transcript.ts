@@ -1,9 +1,11 @@
 /**
  * A connection's conversation, byte-exact in both directions, with timestamps.
- * Client bytes are kept as the socket delivered them (zero-copy: the same buffers
- * the message bodies are sliced from); secrets (AUTH payloads) are recorded as
- * byte ranges and masked when the transcript is read, never stored in the clear
- * in any rendered form.
+ * Client bytes are held once: the message bodies the fixture keeps share memory
+ * with the transcript's (small reads are packed together, large ones kept as the
+ * socket delivered them); secrets (AUTH payloads) are recorded as byte ranges and
+ * masked when the transcript is read, never stored in the clear in any rendered
+ * form. Entries are made when read: `data` is a view of the kept bytes (do not
+ * write to it), or a new buffer for a server reply or a masked read.
  */
 export type Direction = "client" | "server";
 
