@@ -337,7 +337,7 @@ export class Engine {
   private processLine(buf: Buffer, pos: number, base: number): number {
     const lf = buf.indexOf(LF, pos);
     if (lf === -1) {
-      this.keepPartial(buf.subarray(pos), base + pos);
+      this.keepPartial(buf.subarray(pos));
       return buf.length;
     }
     let line = buf.subarray(pos, lf);
@@ -356,7 +356,7 @@ export class Engine {
     return lf + 1;
   }
 
-  private keepPartial(rest: Buffer, _start: number): void {
+  private keepPartial(rest: Buffer): void {
     const total = (this.partial?.length ?? 0) + rest.length;
     // A line that never ends is not a client we can resynchronise with.
     if (total > this.config.maxCommandLength * 2) {
