@@ -17,16 +17,17 @@ export const RUN_CONFIG = join(RUNS, "vitest.config.mjs");
 export type VitestPackage = "vitest" | "vitest3" | "vitest5";
 
 /**
- * vitest 3 and 5 live in test/runners/<name> (installed by `npm run setup:runners`),
- * so they never shadow the project's own vitest 4 and node binaries. vitest 5 needs
- * Node >= 22.12; its runner folder brings one (npm:node@22).
+ * vitest 3 and 5 are installed by `npm run setup:runners` (from test/runners/<name>)
+ * into node_modules/.runners/<name>, so they never shadow the project's own vitest 4
+ * and node binaries. vitest 5 needs Node >= 22.12; its runner brings one (npm:node@22).
  */
+const RUNNERS = join(REPO, "node_modules/.runners");
 const RUNNER_DIR: Record<VitestPackage, string> = {
   vitest: REPO,
-  vitest3: join(REPO, "test/runners/vitest3"),
-  vitest5: join(REPO, "test/runners/vitest5"),
+  vitest3: join(RUNNERS, "vitest3"),
+  vitest5: join(RUNNERS, "vitest5"),
 };
-const NODE22 = join(REPO, "test/runners/vitest5/node_modules/node/bin/node");
+const NODE22 = join(RUNNERS, "vitest5/node_modules/node/bin/node");
 
 export interface VitestVersion {
   pkg: VitestPackage;
@@ -54,7 +55,7 @@ export function vitestVersion(pkg: VitestPackage): VitestVersion {
   return {
     pkg,
     node: process.execPath,
-    skip: "vitest 5 needs Node >= 22.12 (test/runners/vitest5 brings one)",
+    skip: "vitest 5 needs Node >= 22.12 (its runner, `npm run setup:runners`, brings one)",
   };
 }
 
