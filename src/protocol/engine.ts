@@ -202,11 +202,13 @@ export class Engine {
     if (!isPromise(result)) return;
     this.busy = true;
     this.flush();
-    result
-      .catch((err: unknown) => {
+    result.then(
+      () => this.resume(),
+      (err: unknown) => {
         if (!this.closed) this.reply("OTHER", "", errorToReply(err, 451), "internal error");
-      })
-      .finally(() => this.resume());
+        this.resume();
+      },
+    );
   }
 
   /**

@@ -19,6 +19,12 @@ export class SMTPDataStream extends Readable {
     this.onPull();
   }
 
+  /** A stream destroyed by its consumer never pulls again: reading must not stay paused. */
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.onPull();
+    callback(error);
+  }
+
   /** The chunks are Buffers (Uint8Array). */
   override [Symbol.asyncIterator](): NodeJS.AsyncIterator<Buffer> {
     return super[Symbol.asyncIterator]();

@@ -20,8 +20,6 @@ const DATA_ERROR_CODE = 450;
 export function streamSink(conn: Connection, onData: Hooks["onData"], lmtp: boolean): DataSink {
   if (!onData) return DISCARD;
   const stream = new SMTPDataStream(() => conn.resume("stream"));
-  // A stream destroyed by its consumer never pulls again: reading must not stay paused.
-  stream.once("close", () => conn.resume("stream"));
   let ended = false;
   const verdict = callHook<Verdict>((cb) => onData(stream, conn.session, cb));
   // Called back before reading everything: the rest is drained, not left to block.
