@@ -28,8 +28,6 @@ const LENGTH_BITS = 2 ** 21;
 const MAX_START = 2 ** 32;
 /** Reads remembered for `stored()` (the engine may queue a few while a hook runs). */
 const RECENT_READS = 4;
-/** Reply texts a transcript compares a new reply with before the shared table. */
-const LAST_REPLIES = 4;
 /** Initial entry capacity (grows by half as needed). */
 const INITIAL_CAPACITY = 16;
 
@@ -97,9 +95,6 @@ export class TranscriptRecorder implements Transcript {
   private readonly recent: (Uint8Array | undefined)[] = [];
   private readonly recentEntry: number[] = [];
   private recentNext = 0;
-  /** The last reply texts written (shared strings), checked before the shared table. */
-  private readonly lastReplies: string[] = [];
-  private lastReplyNext = 0;
 
   constructor(connection: number, id: string, remoteAddress: string, remotePort: number) {
     this.connection = connection;
@@ -154,19 +149,7 @@ export class TranscriptRecorder implements Transcript {
   }
 
   server(text: string): void {
-    // The replies of a connection repeat (250, 354, 250): comparing with the last few
-    // costs less than hashing a freshly concatenated string for the shared table.
-    const last = this.lastReplies;
-    for (let k = 0; k < last.length; k++) {
-      if (last[k] === text) {
-        this.push(last[k]!, 0);
-        return;
-      }
-    }
-    const kept = intern(text);
-    last[this.lastReplyNext] = kept;
-    this.lastReplyNext = (this.lastReplyNext + 1) % LAST_REPLIES;
-    this.push(kept, 0);
+    this.push(intern(text), 0);
   }
 
   /** A note from the fixture (a fault fired), shown in the transcript, not wire bytes. */
