@@ -25,11 +25,7 @@ export function envCount(name: string, fallback: number): number {
   return n;
 }
 
-export function portOf(server: SMTPServer): number {
-  const addr = server.server.address();
-  if (!addr || typeof addr === "string") throw new Error("server is not listening on TCP");
-  return addr.port;
-}
+export { portOf } from "../helpers/port.js";
 
 export interface Reply {
   code: number;

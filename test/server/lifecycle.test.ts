@@ -8,6 +8,7 @@ import type { Socket } from "node:net";
 import { afterEach, describe, expect, test } from "vitest";
 import type { SMTPSession } from "../../src/protocol/types.js";
 import { SMTPServer } from "../../src/server/smtp-server.js";
+import { portOf } from "../helpers/port.js";
 import { RawClient } from "../helpers/raw-client.js";
 
 type Options = NonNullable<ConstructorParameters<typeof SMTPServer>[0]>;
@@ -19,12 +20,6 @@ afterEach(async () => {
   for (const c of clients.splice(0)) c.close();
   await Promise.all(servers.splice(0).map((s) => s.close()));
 });
-
-function portOf(server: SMTPServer): number {
-  const address = server.server.address();
-  if (!address || typeof address === "string") throw new Error("no TCP address");
-  return address.port;
-}
 
 async function start(
   options: Options = {},

@@ -14,6 +14,7 @@ import { SMTPError } from "../../src/protocol/errors.js";
 import type { SMTPSession } from "../../src/protocol/types.js";
 import { SMTPServer } from "../../src/server/smtp-server.js";
 import { loadTestCertificates } from "../../src/server/test-certs.js";
+import { portOf } from "../helpers/port.js";
 import { RawClient } from "../helpers/raw-client.js";
 
 type Options = NonNullable<ConstructorParameters<typeof SMTPServer>[0]>;
@@ -29,12 +30,6 @@ afterEach(async () => {
 function track(server: SMTPServer): SMTPServer {
   servers.push(server);
   return server;
-}
-
-function portOf(server: SMTPServer): number {
-  const address = server.server.address();
-  if (!address || typeof address === "string") throw new Error("no TCP address");
-  return address.port;
 }
 
 async function start(options: Options = {}): Promise<{ server: SMTPServer; port: number }> {
