@@ -224,7 +224,17 @@ export class Engine {
   ): MaybePromise<void> {
     const ask = this.host.intercept;
     if (!ask) return body();
-    const d = ask.call(this.host, stage, command);
+    return this.directed(stage, command, ask.call(this.host, stage, command), body, skipped);
+  }
+
+  /** `intercepted` once the interceptor has answered (now or later). */
+  private directed(
+    stage: Stage,
+    command: string,
+    d: MaybePromise<Directive | undefined>,
+    body: () => MaybePromise<void>,
+    skipped?: (reason: string) => void,
+  ): MaybePromise<void> {
     if (isPromise(d)) {
       this.flush();
       return d.then((dd) => this.applyDirective(stage, command, dd, body, skipped));
@@ -342,18 +352,24 @@ export class Engine {
       this.keepPartial(buf.subarray(pos));
       return buf.length;
     }
-    let line = buf.subarray(pos, lf);
+    // The line is decoded straight from the input; only a line split across reads
+    // is joined first.
+    let line = buf;
+    let from = pos;
+    let to = lf;
     let start = base + pos;
     if (this.partial) {
       start -= this.partial.length;
-      line = Buffer.concat([this.partial, line]);
+      line = Buffer.concat([this.partial, buf.subarray(pos, lf)]);
       this.partial = undefined;
+      from = 0;
+      to = line.length;
     }
-    const end = line.length > 0 && line[line.length - 1] === CR ? line.length - 1 : line.length;
-    if (end > this.config.maxCommandLength) {
+    if (to > from && line[to - 1] === CR) to--;
+    if (to - from > this.config.maxCommandLength) {
       this.reply("OTHER", "", REPLIES.lineTooLong, "line too long");
     } else {
-      this.line(line.toString("utf8", 0, end), start, lf + 1 < buf.length);
+      this.line(line.toString("utf8", from, to), start, lf + 1 < buf.length);
     }
     return lf + 1;
   }
@@ -442,10 +458,18 @@ export class Engine {
       else spec.skipped?.(this, args);
       return;
     }
+    // The interceptor is asked first; the closures a directive needs are made only
+    // when there is one (this runs for every command).
     const stage = spec.stage;
+    const ask = this.host.intercept;
+    const d = stage && ask ? ask.call(this.host, stage, text) : undefined;
+    if (stage === undefined || d === undefined) {
+      this.run(spec.run(this, args, text));
+      return;
+    }
     const body = () => spec.run(this, args, text);
     const skipped = spec.skipped && (() => spec.skipped?.(this, args));
-    this.run(stage ? this.intercepted(stage, text, body, skipped) : body());
+    this.run(this.directed(stage, text, d, body, skipped));
   }
 
   private available(verb: string, spec: CommandSpec): boolean {

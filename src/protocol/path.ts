@@ -122,7 +122,35 @@ export function parseRcptTo(argText: string, opts: PathOptions): PathResult {
   return parseCommand("RCPT", argText, opts);
 }
 
+/**
+ * The common shape, `FROM:<dot-atom@ldh.domain>` with nothing after it, accepted
+ * without the general parser: a dot-atom local part and letter-digit-hyphen labels
+ * (no hyphen at a label's ends, no "xn--") are valid as they are and normalise to
+ * themselves. Anything else (quotes, literals, IDNs, parameters) takes the full path.
+ */
+const SIMPLE_MAILBOX_RE =
+  /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
+
+function simplePath(kind: Kind, argText: string): string | undefined {
+  // "FROM:<" / "TO:<", any case, and the line ends at the first ">".
+  const open = kind === "MAIL" ? 5 : 3;
+  if (argText.charCodeAt(open) !== 60 /* < */ || argText.charCodeAt(open - 1) !== 58 /* : */) {
+    return undefined;
+  }
+  const word = argText.slice(0, open - 1).toUpperCase();
+  if (word !== (kind === "MAIL" ? "FROM" : "TO")) return undefined;
+  const close = argText.length - 1;
+  if (argText.charCodeAt(close) !== 62 /* > */ || argText.indexOf(">", open) !== close) {
+    return undefined;
+  }
+  const inner = argText.slice(open + 1, close);
+  if (inner.length > MAX_MAILBOX_LENGTH || inner.includes("xn--")) return undefined;
+  return SIMPLE_MAILBOX_RE.test(inner) ? inner : undefined;
+}
+
 function parseCommand(kind: Kind, argText: string, opts: PathOptions): PathResult {
+  const simple = simplePath(kind, argText);
+  if (simple !== undefined) return { ok: true, value: { address: simple, args: false } };
   const prefix = PREFIX[kind].exec(argText);
   if (!prefix) return { ok: false, reply: BAD_SYNTAX[kind] };
   PATH_RE.lastIndex = prefix[0].length;

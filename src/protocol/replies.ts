@@ -4,69 +4,72 @@
  * against it see the same codes.
  */
 import type { EngineConfig } from "./config.js";
-import { type Reply, reply } from "./reply.js";
+import { constantReply, type Reply, reply } from "./reply.js";
 
-const REPLY_AUTH_REQUIRED = reply(530, "Error: authentication Required");
+const REPLY_AUTH_REQUIRED = constantReply(530, "Error: authentication Required");
+const ACCEPTED_SENDER = constantReply(250, "Accepted", "2.1.0");
+const ACCEPTED_RECIPIENT = constantReply(250, "Accepted", "2.1.5");
 
 export const REPLIES = {
   greeting: (c: EngineConfig): Reply =>
     reply(220, `${c.name} ${c.lmtp ? "LMTP" : "ESMTP"}${c.banner ? ` ${c.banner}` : ""}`, null),
-  ok: reply(250, "OK"),
-  accepted: (enhanced: string): Reply => reply(250, "Accepted", enhanced),
-  flushed: reply(250, "Flushed"),
-  queued: reply(250, "OK: message queued", "2.6.0"),
-  bye: reply(221, "Bye"),
-  help: reply(214, "See https://tools.ietf.org/html/rfc5321 for details"),
-  vrfy: reply(252, "Try to send something. No promises though"),
-  startData: reply(354, "End data with <CR><LF>.<CR><LF>"),
-  startTls: reply(220, "Ready to start TLS", "2.0.0"),
-  unrecognized: reply(500, "Error: command not recognized"),
-  notImplemented: reply(502, "Error: command not implemented"),
-  lineTooLong: reply(500, "Error: line too long", "5.5.6"),
-  lineTooLongClose: reply(421, "Error: line too long, closing connection", "4.5.0"),
-  tooManyUnrecognized: reply(421, "Error: too many unrecognized commands"),
-  tooManyUnauthenticated: reply(421, "Error: too many unauthenticated commands"),
-  httpRefused: reply(421, "HTTP requests not allowed"),
-  shuttingDown: reply(421, "Server shutting down"),
-  timeout: reply(421, "Timeout - closing connection"),
+  ok: constantReply(250, "OK"),
+  acceptedSender: ACCEPTED_SENDER,
+  acceptedRecipient: ACCEPTED_RECIPIENT,
+  flushed: constantReply(250, "Flushed"),
+  queued: constantReply(250, "OK: message queued", "2.6.0"),
+  bye: constantReply(221, "Bye"),
+  help: constantReply(214, "See https://tools.ietf.org/html/rfc5321 for details"),
+  vrfy: constantReply(252, "Try to send something. No promises though"),
+  startData: constantReply(354, "End data with <CR><LF>.<CR><LF>"),
+  startTls: constantReply(220, "Ready to start TLS", "2.0.0"),
+  unrecognized: constantReply(500, "Error: command not recognized"),
+  notImplemented: constantReply(502, "Error: command not implemented"),
+  lineTooLong: constantReply(500, "Error: line too long", "5.5.6"),
+  lineTooLongClose: constantReply(421, "Error: line too long, closing connection", "4.5.0"),
+  tooManyUnrecognized: constantReply(421, "Error: too many unrecognized commands"),
+  tooManyUnauthenticated: constantReply(421, "Error: too many unauthenticated commands"),
+  httpRefused: constantReply(421, "HTTP requests not allowed"),
+  shuttingDown: constantReply(421, "Server shutting down"),
+  timeout: constantReply(421, "Timeout - closing connection"),
   talkTooSoon: (name: string): Reply => reply(421, `${name} You talk too soon`, null),
   tooManyClients: (name: string): Reply =>
     reply(421, `${name} Too many connected clients, try again in a moment`),
   heloFirst: (lmtp: boolean): Reply =>
     reply(503, `Error: send ${lmtp ? "LHLO" : "HELO/EHLO"} first`),
   authRequired: REPLY_AUTH_REQUIRED,
-  nestedMail: reply(503, "Error: nested MAIL command"),
-  needMail: reply(503, "Error: need MAIL command"),
-  needRcpt: reply(503, "Error: need RCPT command"),
-  tooManyRecipients: reply(452, "Error: too many recipients", "4.5.3"),
+  nestedMail: constantReply(503, "Error: nested MAIL command"),
+  needMail: constantReply(503, "Error: need MAIL command"),
+  needRcpt: constantReply(503, "Error: need RCPT command"),
+  tooManyRecipients: constantReply(452, "Error: too many recipients", "4.5.3"),
   sizeExceeded: (size: number): Reply =>
     reply(552, `Error: message exceeds fixed maximum message size ${size}`, "5.3.4"),
-  bareLf: reply(550, "Error: bare <LF> received; lines must end with <CR><LF>", "5.5.2"),
-  internalError: reply(451, "Error: internal server error", "4.3.0"),
+  bareLf: constantReply(550, "Error: bare <LF> received; lines must end with <CR><LF>", "5.5.2"),
+  internalError: constantReply(451, "Error: internal server error", "4.3.0"),
   heloSyntax: (verb: string): Reply =>
     reply(
       501,
       verb === "HELO" ? "Error: Syntax: HELO hostname" : `Error: syntax: ${verb} hostname`,
       null,
     ),
-  badHostname: reply(501, "Error: Bad hostname syntax", null),
+  badHostname: constantReply(501, "Error: Bad hostname syntax", null),
   lmtpHelo: (verb: string): Reply => reply(500, `Error: ${verb} not allowed in LMTP server`, null),
-  vrfySyntax: reply(501, "Error: Syntax: VRFY address"),
-  tlsActive: reply(503, "Error: TLS already active"),
-  startTlsSyntax: reply(501, "Error: syntax: STARTTLS"),
-  tlsUnavailable: reply(454, "TLS not available due to temporary reason", "4.7.0"),
-  mustStartTls: reply(538, "Error: Must issue a STARTTLS command first"),
-  noIdentityChange: reply(503, "Error: No identity changes permitted"),
-  transactionInProgress: reply(503, "Error: Mail transaction in progress"),
-  bdatSyntax: reply(501, "Error: Syntax: BDAT chunk-size [LAST]"),
-  bdatAfterData: reply(503, "Error: BDAT and DATA cannot be mixed in one transaction"),
-  dataAfterBdat: reply(503, "Error: DATA not allowed after BDAT"),
+  vrfySyntax: constantReply(501, "Error: Syntax: VRFY address"),
+  tlsActive: constantReply(503, "Error: TLS already active"),
+  startTlsSyntax: constantReply(501, "Error: syntax: STARTTLS"),
+  tlsUnavailable: constantReply(454, "TLS not available due to temporary reason", "4.7.0"),
+  mustStartTls: constantReply(538, "Error: Must issue a STARTTLS command first"),
+  noIdentityChange: constantReply(503, "Error: No identity changes permitted"),
+  transactionInProgress: constantReply(503, "Error: Mail transaction in progress"),
+  bdatSyntax: constantReply(501, "Error: Syntax: BDAT chunk-size [LAST]"),
+  bdatAfterData: constantReply(503, "Error: BDAT and DATA cannot be mixed in one transaction"),
+  dataAfterBdat: constantReply(503, "Error: DATA not allowed after BDAT"),
   bdatReceived: (n: number): Reply => reply(250, `${n} octets received`, "2.0.0"),
-  binaryNeedsBdat: reply(503, "Error: BODY=BINARYMIME requires BDAT", "5.5.1"),
+  binaryNeedsBdat: constantReply(503, "Error: BODY=BINARYMIME requires BDAT", "5.5.1"),
   /** The 530 for MAIL/RCPT/DATA before AUTH, with smtp-server's `authRequiredMessage`. */
   authRequiredFor: (c: EngineConfig): Reply =>
     c.authRequiredMessage === undefined ? REPLY_AUTH_REQUIRED : reply(530, c.authRequiredMessage),
-  proxyNotAllowed: reply(550, "Error: Not allowed", "5.7.0"),
+  proxyNotAllowed: constantReply(550, "Error: Not allowed", "5.7.0"),
   proxySyntax: (detail = ""): Reply =>
     reply(501, `Error: Bad command parameter syntax${detail ? `. ${detail}` : ""}`),
   xclientLoginFailed: (message: string): Reply => reply(550, message),

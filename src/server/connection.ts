@@ -54,12 +54,20 @@ export class Connection implements EngineHost {
   /** Slow-drip writes in progress (a fault): later writes, afterFlush and the close wait for them. */
   private dripping: Promise<void> | undefined;
   private readonly onBytes = (chunk: Buffer) => this.input(chunk);
+  /** The fault seam and the reply observer: present only when the owner has them (the fixture). */
+  readonly intercept?: (stage: Stage, command: string) => MaybePromise<Directive | undefined>;
+  readonly observe?: (event: ReplyEvent) => void;
 
   constructor(owner: ConnectionOwner, socket: Socket, number: number) {
     this.owner = owner;
     this.socket = socket;
     this.number = number;
     this.session = sessionFor(this.id, socket);
+    const internals = owner.internals;
+    if (internals.intercept) {
+      this.intercept = (stage, command) => internals.intercept?.(this, stage, command);
+    }
+    if (internals.observe) this.observe = (event) => internals.observe?.(this, event);
     this.engine = new Engine(owner.engineConfig, this, this.session);
     this.transcript = owner.internals.transcripts
       ? new TranscriptRecorder(number, this.id, this.session.remoteAddress, this.session.remotePort)
@@ -289,14 +297,6 @@ export class Connection implements EngineHost {
       });
       socket.once("close", () => resolve());
     });
-  }
-
-  intercept(stage: Stage, command: string): MaybePromise<Directive | undefined> {
-    return this.owner.internals.intercept?.(this, stage, command);
-  }
-
-  observe(event: ReplyEvent): void {
-    this.owner.internals.observe?.(this, event);
   }
 
   secret(start: number, end: number): void {

@@ -1,37 +1,56 @@
 /**
  * User hooks come in two styles: smtp-server's callback (`(..., callback)`) and
- * async (return a promise, throw to reject). They are adapted here, once, to a
- * promise that settles on whichever comes first; a second callback is ignored.
+ * async (return a promise, throw to reject). They are adapted here, once: the
+ * first of the callback or the returned promise settles the hook; a second
+ * callback is ignored.
  */
+
+/** How a hook ended: `failed` with a reason, or with a value. */
+export type HookSettle<T> = (failed: boolean, reason: unknown, value?: T) => void;
+
+/**
+ * Runs a hook and reports how it ended through `settle`, synchronously when the
+ * hook calls back at once (no promise, no tick: this runs for every message).
+ */
+export function invokeHook<T>(
+  invoke: (callback: (err?: unknown, value?: T) => void) => unknown,
+  settle: HookSettle<T>,
+): void {
+  let settled = false;
+  const once: HookSettle<T> = (failed, reason, value) => {
+    if (settled) return;
+    settled = true;
+    settle(failed, reason, value);
+  };
+  // smtp-server's convention: a truthy first argument is the rejection.
+  const callback = (err?: unknown, value?: T) => once(Boolean(err), err, value);
+  let returned: unknown;
+  try {
+    returned = invoke(callback);
+  } catch (err) {
+    // A hook that throws synchronously is a crash, not a verdict: 451 (see errorToReply).
+    // Whatever was thrown (even `undefined`) is a failure.
+    once(true, err instanceof Error && !("responseCode" in err) ? new HookCrash(err) : err);
+    return;
+  }
+  if (returned && typeof (returned as PromiseLike<T>).then === "function") {
+    // A rejected promise is a rejection whatever its reason (0, "", undefined...).
+    (returned as PromiseLike<T>).then(
+      (value) => once(false, undefined, value),
+      (err: unknown) => once(true, err),
+    );
+  }
+}
+
+/** `invokeHook` as a promise. */
 export function callHook<T>(
   invoke: (callback: (err?: unknown, value?: T) => void) => unknown,
 ): Promise<T | undefined> {
   return new Promise<T | undefined>((resolve, reject) => {
-    let settled = false;
-    const settle = (failed: boolean, reason: unknown, value?: T) => {
-      if (settled) return;
-      settled = true;
+    invokeHook<T>(invoke, (failed, reason, value) => {
       if (failed) reject(reason);
       else resolve(value);
-    };
-    // smtp-server's convention: a truthy first argument is the rejection.
-    const callback = (err?: unknown, value?: T) => settle(Boolean(err), err, value);
-    let returned: unknown;
-    try {
-      returned = invoke(callback);
-    } catch (err) {
-      // A hook that throws synchronously is a crash, not a verdict: 451 (see errorToReply).
-      // Whatever was thrown (even `undefined`) is a failure.
-      settle(true, err instanceof Error && !("responseCode" in err) ? new HookCrash(err) : err);
-      return;
-    }
-    if (returned && typeof (returned as PromiseLike<T>).then === "function") {
-      // A rejected promise is a rejection whatever its reason (0, "", undefined...).
-      (returned as PromiseLike<T>).then(
-        (value) => settle(false, undefined, value),
-        (err: unknown) => settle(true, err),
-      );
-    }
+    });
   });
 }
 

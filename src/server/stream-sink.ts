@@ -7,12 +7,14 @@ import { errorToReply } from "../protocol/errors.js";
 import type { DataSink } from "../protocol/host.js";
 import { REPLIES } from "../protocol/replies.js";
 import { type Reply, reply } from "../protocol/reply.js";
+import type { MaybePromise } from "../protocol/util.js";
 import type { Connection } from "./connection.js";
 import { SMTPDataStream } from "./data-stream.js";
-import { callHook } from "./hooks.js";
+import { invokeHook } from "./hooks.js";
 import type { Hooks } from "./types.js";
 
 type Verdict = string | readonly (string | Error | undefined)[] | undefined;
+type Replies = Reply | Reply[] | undefined;
 
 /** smtp-server answers an `onData` error without `responseCode` with 450. */
 const DATA_ERROR_CODE = 450;
@@ -21,11 +23,19 @@ export function streamSink(conn: Connection, onData: Hooks["onData"], lmtp: bool
   if (!onData) return DISCARD;
   const stream = new SMTPDataStream(() => conn.resume("stream"));
   let ended = false;
-  const verdict = callHook<Verdict>((cb) => onData(stream, conn.session, cb));
-  // Called back before reading everything: the rest is drained, not left to block.
-  verdict.then(
-    () => !ended && stream.resume(),
-    () => !ended && stream.resume(),
+  /** The hook's answer as replies, once it has called back. */
+  let answer: { readonly replies: Replies } | undefined;
+  /** Set while the engine waits for the answer (the data ended first). */
+  let deliver: ((replies: Replies) => void) | undefined;
+  invokeHook<Verdict>(
+    (cb) => onData(stream, conn.session, cb),
+    (failed, reason, value) => {
+      // Called back before reading everything: the rest is drained, not left to block.
+      if (!ended) stream.resume();
+      const replies = failed ? errorToReply(reason, DATA_ERROR_CODE) : toReplies(value, lmtp);
+      if (deliver) deliver(replies);
+      else answer = { replies };
+    },
   );
   return {
     write(chunk) {
@@ -34,16 +44,17 @@ export function streamSink(conn: Connection, onData: Hooks["onData"], lmtp: bool
     exceeded() {
       stream.sizeExceeded = true;
     },
-    end(info) {
+    end(info): MaybePromise<Replies> {
       ended = true;
       stream.byteLength = info.bytes;
       stream.sizeExceeded = info.sizeExceeded;
       stream.push(null);
       conn.resume("stream");
-      return verdict.then(
-        (v) => toReplies(v, lmtp),
-        (err: unknown) => errorToReply(err, DATA_ERROR_CODE),
-      );
+      // Answered already (a hook that calls back at once): the engine goes on now.
+      if (answer) return answer.replies;
+      return new Promise<Replies>((resolve) => {
+        deliver = resolve;
+      });
     },
     abort(reason) {
       ended = true;
@@ -55,14 +66,13 @@ export function streamSink(conn: Connection, onData: Hooks["onData"], lmtp: bool
       } else {
         stream.destroy();
       }
-      verdict.catch(() => undefined);
     },
   };
 }
 
 const DISCARD: DataSink = { write() {}, end: () => undefined, abort() {} };
 
-function toReplies(v: Verdict, lmtp: boolean): Reply | Reply[] | undefined {
+function toReplies(v: Verdict, lmtp: boolean): Replies {
   if (typeof v === "string") return reply(250, v, "2.6.0");
   if (lmtp && Array.isArray(v)) {
     return v.map((item: string | Error | undefined) =>

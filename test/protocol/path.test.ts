@@ -204,6 +204,46 @@ describe("parseMailFrom / parseRcptTo: paths", () => {
   });
 });
 
+describe("the bare-path fast path", () => {
+  // `FROM:<x>` alone may be answered by a shortcut; with a parameter after it the
+  // general parser runs. Both must agree on every path, valid or not.
+  const PATH_UNIT = fc.constantFrom(
+    ..."aZ09.-_+=!#$%&'*/?^`{|}~@\"\\ <>:[]()\x00\u00e9".split(""),
+    "xn--",
+    "IPv6:",
+  );
+  const outcome = (r: PathResult) => (r.ok ? r.value.address : r.reply);
+
+  test("MAIL and RCPT, strict and lenient, agree with the general parser", () => {
+    fc.assert(
+      fc.property(
+        fc.string({ unit: PATH_UNIT, maxLength: 12 }),
+        fc.constantFrom("FROM:", "from:", "From:"),
+        fc.boolean(),
+        (inner, prefix, lax) => {
+          const opts = lax ? lenient : strict;
+          const mail = outcome(parseMailFrom(`${prefix}<${inner}>`, opts));
+          const mailGeneral = outcome(parseMailFrom(`${prefix}<${inner}> BODY=7BIT`, opts));
+          const to = prefix.replace(/from/i, (w) => (w === "FROM" ? "TO" : "to"));
+          const rcpt = outcome(parseRcptTo(`${to}<${inner}>`, opts));
+          const rcptGeneral = outcome(parseRcptTo(`${to}<${inner}> NOTIFY=NEVER`, opts));
+          expect(mail).toEqual(mailGeneral);
+          expect(rcpt).toEqual(rcptGeneral);
+        },
+      ),
+      { numRuns: Number(process.env.FUZZ_RUNS ?? 2000) },
+    );
+  });
+
+  test.each(["user@example.com", "first.last+tag@sub.example-host.org", "a@b", "-a-@1.2.3.4"])(
+    "accepts %s as it is",
+    (mailbox) => {
+      expect(accepted(parseMailFrom(`FROM:<${mailbox}>`, strict)).address).toBe(mailbox);
+      expect(accepted(parseRcptTo(`TO:<${mailbox}>`, strict)).address).toBe(mailbox);
+    },
+  );
+});
+
 describe("lenient address parsing", () => {
   test.each([
     ["user.@example.com", "user.@example.com"],

@@ -14,24 +14,32 @@ export function mail(e: Engine, args: string, line: string): MaybePromise<void> 
   if (!parsed.ok) return e.reply("MAIL", line, parsed.reply, "syntax");
   if (e.session.envelope.mailFrom) return e.reply("MAIL", line, REPLIES.nestedMail, "sequence");
   const addr = parsed.value;
-  const params = checkMailParams(addr, {
-    size: cfg.size,
-    hideSize: cfg.hideSize,
-    dsn: caps.has("DSN"),
-    secure: e.session.secure,
-    requireTls: caps.has("REQUIRETLS"),
-    smtpUtf8: caps.has("SMTPUTF8"),
-    eightBitMime: caps.has("8BITMIME"),
-    binaryMime: caps.has("BINARYMIME") && caps.has("CHUNKING"),
-    extraParams: cfg.authMethods.length > 0 && !isDisabled(e, "AUTH") ? ["AUTH"] : [],
-  });
-  if (!params.ok) return e.reply("MAIL", line, params.reply, "parameters");
   const env = e.session.envelope;
-  env.bodyType = params.bodyType;
-  env.smtpUtf8 = params.smtpUtf8;
-  env.requireTLS = params.requireTLS;
-  env.dsn = { ret: params.ret, envid: params.envid };
-  noteMailExtensions(e, addr);
+  if (!addr.args) {
+    // The defaults, again: a MAIL refused by a hook may have set them.
+    env.bodyType = "7bit";
+    env.smtpUtf8 = false;
+    env.requireTLS = false;
+    if (env.dsn.ret !== null || env.dsn.envid !== null) env.dsn = { ret: null, envid: null };
+  } else {
+    const params = checkMailParams(addr, {
+      size: cfg.size,
+      hideSize: cfg.hideSize,
+      dsn: caps.has("DSN"),
+      secure: e.session.secure,
+      requireTls: caps.has("REQUIRETLS"),
+      smtpUtf8: caps.has("SMTPUTF8"),
+      eightBitMime: caps.has("8BITMIME"),
+      binaryMime: caps.has("BINARYMIME") && caps.has("CHUNKING"),
+      extraParams: cfg.authMethods.length > 0 && !isDisabled(e, "AUTH") ? ["AUTH"] : [],
+    });
+    if (!params.ok) return e.reply("MAIL", line, params.reply, "parameters");
+    env.bodyType = params.bodyType;
+    env.smtpUtf8 = params.smtpUtf8;
+    env.requireTLS = params.requireTLS;
+    env.dsn = { ret: params.ret, envid: params.envid };
+    noteMailExtensions(e, addr);
+  }
   return settle(
     e,
     "MAIL",
@@ -39,7 +47,7 @@ export function mail(e: Engine, args: string, line: string): MaybePromise<void> 
     () => e.host.mailFrom(addr),
     () => {
       e.session.envelope.mailFrom = addr;
-      e.reply("MAIL", line, REPLIES.accepted("2.1.0"));
+      e.reply("MAIL", line, REPLIES.acceptedSender);
     },
   );
 }
@@ -84,7 +92,7 @@ export function rcpt(e: Engine, args: string, line: string): MaybePromise<void> 
       const at = list.findIndex((r) => r.address.toLowerCase() === key);
       if (at === -1) list.push(addr);
       else list[at] = addr; // a repeated recipient replaces the earlier one, as smtp-server does
-      e.reply("RCPT", line, REPLIES.accepted("2.1.5"));
+      e.reply("RCPT", line, REPLIES.acceptedRecipient);
     },
   );
 }
