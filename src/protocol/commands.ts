@@ -82,7 +82,15 @@ const TABLE: Readonly<Record<Verb, CommandSpec>> = {
   XFORWARD: { run: xforward },
 };
 
-export const COMMANDS: Readonly<Record<string, CommandSpec | undefined>> = TABLE;
+/**
+ * The spec for an upper-case verb, or undefined. A Map lookup: indexing the table
+ * with a string read off the wire would intern that string first, for every command.
+ */
+export function commandSpec(verb: string): CommandSpec | undefined {
+  return BY_VERB.get(verb);
+}
+
+const BY_VERB: ReadonlyMap<string, CommandSpec> = new Map(Object.entries(TABLE));
 
 /**
  * Whether `verb` (upper-case) is disabled for this session: a `session.disabledCommands`

@@ -6,28 +6,20 @@
  * command before the DATA reply). Replies produced in one pass are written in one
  * batch.
  */
-import { COMMANDS, type CommandSpec, isDisabled } from "./commands.js";
+import { type CommandSpec, commandSpec, isDisabled } from "./commands.js";
 import type { EngineConfig } from "./config.js";
-import type { DataDecoder } from "./data-decoder.js";
 import { errorToReply } from "./errors.js";
 import { saslLine } from "./handlers/auth.js";
 import { bdatChunk, finishBdat, finishData } from "./handlers/data.js";
 import type { DataSink, Directive, DripPace, EngineHost } from "./host.js";
+import { COMMAND_MODE, type Mode } from "./mode.js";
 import { REPLIES } from "./replies.js";
 import { type Reply, serializeReply } from "./reply.js";
-import type { SaslChallenge } from "./sasl.js";
 import { emptyEnvelope, type SMTPSession, type Stage } from "./types.js";
 import { andThen, isPromise, type MaybePromise } from "./util.js";
 
 const LF = 0x0a;
 const CR = 0x0d;
-
-type Mode =
-  | { readonly kind: "command" }
-  | { readonly kind: "sasl"; readonly step: SaslChallenge }
-  | { readonly kind: "data"; readonly decoder: DataDecoder; readonly sink: DataSink }
-  | { readonly kind: "bdat"; remaining: number; readonly last: boolean; readonly sink: DataSink }
-  | { readonly kind: "closed" };
 
 interface Queued {
   buf: Buffer;
@@ -40,7 +32,7 @@ export class Engine {
   readonly session: SMTPSession;
   /** Extensions the client used in the current transaction (for the fixture's facts). */
   readonly used = new Set<string>();
-  mode: Mode = { kind: "command" };
+  mode: Mode = COMMAND_MODE;
   /** The open BDAT transaction's sink and byte count, across BDAT commands. */
   bdat: { sink: DataSink; bytes: number; sizeExceeded: boolean } | undefined;
   /** Set by STARTTLS: the rest of the plaintext input is discarded (CVE-2011-0411). */
@@ -187,12 +179,15 @@ export class Engine {
   abortData(reason: string): void {
     // A skipped BDAT chunk (mode's sink is a drop) can be in flight with a BDAT
     // transaction open: both are told, each once.
-    const sinks = new Set<DataSink>();
-    if (this.mode.kind === "data" || this.mode.kind === "bdat") sinks.add(this.mode.sink);
-    if (this.bdat) sinks.add(this.bdat.sink);
-    for (const sink of sinks) sink.abort(reason);
+    const mode = this.mode;
+    const open = mode.kind === "data" || mode.kind === "bdat" ? mode.sink : undefined;
+    const bdat = this.bdat?.sink;
     this.bdat = undefined;
-    if (this.mode.kind === "data" || this.mode.kind === "bdat") this.mode = { kind: "command" };
+    if (open) {
+      this.mode = COMMAND_MODE;
+      open.abort(reason);
+    }
+    if (bdat && bdat !== open) bdat.abort(reason);
   }
 
   // ---- running handlers that may be async -------------------------------------
@@ -202,14 +197,15 @@ export class Engine {
     if (!isPromise(result)) return;
     this.busy = true;
     this.flush();
-    result.then(
-      () => this.resume(),
-      (err: unknown) => {
-        if (!this.closed) this.reply("OTHER", "", errorToReply(err, 451), "internal error");
-        this.resume();
-      },
-    );
+    result.then(this.resumeAfter, this.resumeAfterError);
   }
+
+  /** `run`'s continuations, made once per connection rather than per message. */
+  private readonly resumeAfter = () => this.resume();
+  private readonly resumeAfterError = (err: unknown) => {
+    if (!this.closed) this.reply("OTHER", "", errorToReply(err, 451), "internal error");
+    this.resume();
+  };
 
   /**
    * Runs `body` unless the interceptor for `stage` replaces it; `skipped` runs when
@@ -222,13 +218,18 @@ export class Engine {
     body: () => MaybePromise<void>,
     skipped?: (reason: string) => void,
   ): MaybePromise<void> {
+    const d = this.ask(stage, command);
+    return d === undefined ? body() : this.directed(stage, command, d, body, skipped);
+  }
+
+  /** The interceptor's directive for `stage` (undefined: none, or no interceptor). */
+  ask(stage: Stage, command: string): MaybePromise<Directive | undefined> {
     const ask = this.host.intercept;
-    if (!ask) return body();
-    return this.directed(stage, command, ask.call(this.host, stage, command), body, skipped);
+    return ask ? ask.call(this.host, stage, command) : undefined;
   }
 
   /** `intercepted` once the interceptor has answered (now or later). */
-  private directed(
+  directed(
     stage: Stage,
     command: string,
     d: MaybePromise<Directive | undefined>,
@@ -446,7 +447,7 @@ export class Engine {
       this.close();
       return;
     }
-    const spec = COMMANDS[verb];
+    const spec = commandSpec(verb);
     if (!spec || !this.available(verb, spec)) {
       this.unknown(verb, text, spec !== undefined);
       return;
@@ -461,8 +462,7 @@ export class Engine {
     // The interceptor is asked first; the closures a directive needs are made only
     // when there is one (this runs for every command).
     const stage = spec.stage;
-    const ask = this.host.intercept;
-    const d = stage && ask ? ask.call(this.host, stage, text) : undefined;
+    const d = stage ? this.ask(stage, text) : undefined;
     if (stage === undefined || d === undefined) {
       this.run(spec.run(this, args, text));
       return;

@@ -43,6 +43,7 @@ export interface DripPace {
 export interface DataEndInfo {
   readonly bytes: number;
   readonly sizeExceeded: boolean;
+  /** Bare LFs in the data; counted only when the server rejects them (else 0). */
   readonly bareLf: number;
 }
 

@@ -49,17 +49,22 @@ function copyToSlab(chunk: Uint8Array): number {
   return start;
 }
 
-/** Server reply texts stored once; cleared when full, so new replies get in too. */
-const interned = new Map<string, string>();
-const MAX_INTERNED = 256;
-const MAX_INTERNED_LENGTH = 512;
+/**
+ * The last few distinct server reply texts: a reply equal to one of them is stored
+ * as that string (the same batch of 250s again and again is held once). A compare
+ * against a handful of strings, not a hash of each reply.
+ */
+const recentTexts: string[] = [];
+const RECENT_TEXTS = 8;
+let recentTextNext = 0;
 
 function intern(text: string): string {
-  if (text.length > MAX_INTERNED_LENGTH) return text;
-  const known = interned.get(text);
-  if (known !== undefined) return known;
-  if (interned.size >= MAX_INTERNED) interned.clear();
-  interned.set(text, text);
+  for (let i = 0; i < recentTexts.length; i++) {
+    const known = recentTexts[i]!;
+    if (known === text) return known;
+  }
+  recentTexts[recentTextNext] = text;
+  recentTextNext = (recentTextNext + 1) % RECENT_TEXTS;
   return text;
 }
 

@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import { DataDecoder } from "../../src/protocol/data-decoder.js";
 
@@ -9,9 +10,9 @@ interface Decoded {
 }
 
 /** Feeds `input` cut at the given offsets; returns the body, and what followed the end. */
-function decode(input: string, cuts: number[] = []): Decoded {
+function decode(input: string, cuts: number[] = [], countBareLf = true): Decoded {
   const parts: Buffer[] = [];
-  const decoder = new DataDecoder((chunk) => parts.push(Buffer.from(chunk)));
+  const decoder = new DataDecoder((chunk) => parts.push(Buffer.from(chunk)), countBareLf);
   const bytes = Buffer.from(input, "latin1");
   const bounds = [0, ...cuts, bytes.length];
   let end = -1;
@@ -68,18 +69,21 @@ const samples = [
   ".\r",
 ];
 
-describe("DataDecoder", () => {
+describe.each([
+  ["counting bare LFs", true],
+  ["jumping from CRLF-dot to CRLF-dot", false],
+])("DataDecoder, %s", (_mode, counting) => {
   test.each(samples)("decodes %j the same at every single split point", (input) => {
     const expected = reference(input);
     for (let cut = 0; cut <= input.length; cut++) {
-      const got = decode(input, [cut]);
+      const got = decode(input, [cut], counting);
       expect({ body: got.body, end: got.end }, `cut at ${cut}`).toEqual(expected);
     }
   });
 
   test.each(samples)("decodes %j the same when fed one byte at a time", (input) => {
     const cuts = Array.from({ length: input.length }, (_, k) => k + 1);
-    const got = decode(input, cuts);
+    const got = decode(input, cuts, counting);
     expect({ body: got.body, end: got.end }).toEqual(reference(input));
   });
 
@@ -88,12 +92,32 @@ describe("DataDecoder", () => {
     const expected = reference(input);
     for (let a = 0; a <= input.length; a++) {
       for (let b = a; b <= input.length; b++) {
-        const got = decode(input, [a, b]);
+        const got = decode(input, [a, b], counting);
         expect({ body: got.body, end: got.end }, `cuts ${a},${b}`).toEqual(expected);
       }
     }
   });
 
+  test("decodes any mix of CR, LF, dots and text, cut anywhere, as the reference does", () => {
+    const unit = fc.constantFrom("\r", "\n", ".", "a", "\r\n", "\r\n.", "\r\n.\r\n");
+    fc.assert(
+      fc.property(
+        fc.string({ unit, maxLength: 24 }),
+        fc.array(fc.nat(), { maxLength: 4 }),
+        (input, rawCuts) => {
+          const cuts = [...new Set(rawCuts.map((c) => c % (input.length + 1)))].sort(
+            (x, y) => x - y,
+          );
+          const got = decode(input, cuts, counting);
+          expect({ body: got.body, end: got.end }).toEqual(reference(input));
+        },
+      ),
+      { numRuns: Number(process.env.FUZZ_RUNS ?? 1000) },
+    );
+  });
+});
+
+describe("DataDecoder", () => {
   test("keeps the CRLF before the final dot as part of the message", () => {
     expect(decode("line\r\n.\r\n").body).toBe("line\r\n");
   });

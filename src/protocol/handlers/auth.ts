@@ -3,6 +3,7 @@ import { isDisabled } from "../commands.js";
 import type { Engine } from "../engine.js";
 import { errorToReply } from "../errors.js";
 import type { AuthOutcome } from "../host.js";
+import { COMMAND_MODE } from "../mode.js";
 import { REPLIES } from "../replies.js";
 import {
   AUTH_SUCCESS,
@@ -37,7 +38,7 @@ export function auth(e: Engine, args: string): MaybePromise<void> {
 
 /** A client line while a SASL exchange is in progress. */
 export function saslLine(e: Engine, step: SaslChallenge, line: string): MaybePromise<void> {
-  e.mode = { kind: "command" };
+  e.mode = COMMAND_MODE;
   return saslStep(e, step.next(line));
 }
 

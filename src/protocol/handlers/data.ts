@@ -7,6 +7,7 @@ import { DataDecoder } from "../data-decoder.js";
 import type { Engine } from "../engine.js";
 import { errorToReply } from "../errors.js";
 import type { DataEndInfo, DataSink } from "../host.js";
+import { COMMAND_MODE } from "../mode.js";
 import { REPLIES } from "../replies.js";
 import type { Reply } from "../reply.js";
 import { andThen, isPromise, type MaybePromise } from "../util.js";
@@ -19,7 +20,11 @@ export function data(e: Engine, _args: string, line: string): MaybePromise<void>
   if (env.bodyType === "binarymime")
     return e.reply("DATA", line, REPLIES.binaryNeedsBdat, "sequence");
   const sink = e.host.openData();
-  const decoder = new DataDecoder((chunk) => bodyChunk(e, decoder.bytes, sink, chunk));
+  // Bare LFs are counted only where they change the answer.
+  const decoder = new DataDecoder(
+    (chunk) => bodyChunk(e, decoder.bytes, sink, chunk),
+    e.config.bareLf === "reject",
+  );
   e.reply("DATA", line, REPLIES.startData);
   e.mode = { kind: "data", decoder, sink };
   return e.armData(line);
@@ -44,7 +49,7 @@ function refusesOversized(e: Engine): boolean {
 }
 
 export function finishData(e: Engine, decoder: DataDecoder, sink: DataSink): MaybePromise<void> {
-  e.mode = { kind: "command" };
+  e.mode = COMMAND_MODE;
   const size = e.config.size;
   const info: DataEndInfo = {
     bytes: decoder.bytes,
@@ -114,7 +119,7 @@ export function bdatChunk(e: Engine, sink: DataSink, chunk: Buffer): void {
 }
 
 export function finishBdat(e: Engine, sink: DataSink, last: boolean): MaybePromise<void> {
-  e.mode = { kind: "command" };
+  e.mode = COMMAND_MODE;
   const t = e.bdat;
   if (!t || t.sink !== sink) return; // a skipped BDAT was answered already
   if (t.sizeExceeded && refusesOversized(e)) {
@@ -129,41 +134,51 @@ export function finishBdat(e: Engine, sink: DataSink, last: boolean): MaybePromi
 
 /** Asks the sink for its verdict (the onData callback), then replies. */
 function endData(e: Engine, sink: DataSink, info: DataEndInfo): MaybePromise<void> {
+  const d = e.ask("DATA_END", "");
+  if (d === undefined) return askSink(e, sink, info);
   // A fault answered (or dropped the connection) instead of the sink: the message is
   // not taken, and the transaction is over either way.
   const skipped = (reason: string) => {
     sink.abort(reason);
     e.resetTransaction();
   };
-  return e.intercepted(
-    "DATA_END",
-    "",
-    () => {
-      let verdict: MaybePromise<Reply | readonly Reply[] | undefined>;
-      try {
-        verdict = sink.end(info);
-      } catch (err) {
-        return complete(e, "DATA_END", [errorToReply(err)], "hook", sink);
-      }
-      const done = (v: Reply | readonly Reply[] | undefined) => {
-        const replies = dataReplies(e, v, info);
-        return complete(e, "DATA_END", replies, replies[0]?.code === 250 ? "ok" : "hook", sink);
-      };
-      const failed = (err: unknown) => complete(e, "DATA_END", [errorToReply(err)], "hook", sink);
-      return isPromise(verdict) ? verdict.then(done, failed) : done(verdict);
-    },
-    skipped,
+  return e.directed("DATA_END", "", d, () => askSink(e, sink, info), skipped);
+}
+
+function askSink(e: Engine, sink: DataSink, info: DataEndInfo): MaybePromise<void> {
+  let verdict: MaybePromise<Reply | readonly Reply[] | undefined>;
+  try {
+    verdict = sink.end(info);
+  } catch (err) {
+    return complete(e, "DATA_END", [errorToReply(err)], "hook", sink);
+  }
+  if (!isPromise(verdict)) return sinkAnswered(e, sink, info, verdict);
+  return verdict.then(
+    (v) => sinkAnswered(e, sink, info, v),
+    (err: unknown) => complete(e, "DATA_END", [errorToReply(err)], "hook", sink),
   );
 }
+
+function sinkAnswered(
+  e: Engine,
+  sink: DataSink,
+  info: DataEndInfo,
+  v: Reply | readonly Reply[] | undefined,
+): void {
+  const replies = dataReplies(e, v, info);
+  complete(e, "DATA_END", replies, replies[0]?.code === 250 ? "ok" : "hook", sink);
+}
+
+const QUEUED: readonly Reply[] = Object.freeze([REPLIES.queued]);
 
 /** The sink's verdict as a list of replies (LMTP: one per recipient, see `complete`). */
 function dataReplies(
   e: Engine,
   v: Reply | readonly Reply[] | undefined,
   info: DataEndInfo,
-): Reply[] {
+): readonly Reply[] {
   if (info.sizeExceeded && refusesOversized(e)) return [REPLIES.sizeExceeded(e.config.size)];
-  return v === undefined ? [REPLIES.queued] : Array.isArray(v) ? [...v] : [v as Reply];
+  return v === undefined ? QUEUED : Array.isArray(v) ? v : [v as Reply];
 }
 
 /**
@@ -171,7 +186,7 @@ function dataReplies(
  * whatever the outcome: a single verdict (a rejection, a size overflow) is repeated.
  */
 function perRecipient(e: Engine, list: readonly Reply[]): readonly Reply[] {
-  if (!e.config.lmtp) return list.slice(0, 1);
+  if (!e.config.lmtp) return list.length === 1 ? list : list.slice(0, 1);
   const n = e.session.envelope.rcptTo.length;
   return Array.from({ length: n }, (_, k) => list[k] ?? list[list.length - 1] ?? REPLIES.queued);
 }

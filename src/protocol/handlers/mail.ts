@@ -40,16 +40,12 @@ export function mail(e: Engine, args: string, line: string): MaybePromise<void> 
     env.dsn = { ret: params.ret, envid: params.envid };
     noteMailExtensions(e, addr);
   }
-  return settle(
-    e,
-    "MAIL",
-    line,
-    () => e.host.mailFrom(addr),
-    () => {
-      e.session.envelope.mailFrom = addr;
-      e.reply("MAIL", line, REPLIES.acceptedSender);
-    },
-  );
+  return settle(e, "MAIL", line, addr, acceptSender);
+}
+
+function acceptSender(e: Engine, line: string, addr: SMTPAddress): void {
+  e.session.envelope.mailFrom = addr;
+  e.reply("MAIL", line, REPLIES.acceptedSender);
 }
 
 function noteMailExtensions(e: Engine, addr: SMTPAddress): void {
@@ -68,55 +64,65 @@ export function rcpt(e: Engine, args: string, line: string): MaybePromise<void> 
   const cfg = e.config;
   const parsed = parseRcptTo(args, { lenient: cfg.lenientAddressParsing });
   if (!parsed.ok) return e.reply("RCPT", line, parsed.reply, "syntax");
-  const checked = checkRcptParams(parsed.value, {
-    dsn: cfg.capabilities.has("DSN"),
-    smtpUtf8: cfg.capabilities.has("SMTPUTF8"),
-  });
+  const checked = parsed.value.args
+    ? checkRcptParams(parsed.value, {
+        dsn: cfg.capabilities.has("DSN"),
+        smtpUtf8: cfg.capabilities.has("SMTPUTF8"),
+      })
+    : parsed;
   if (!checked.ok) return e.reply("RCPT", line, checked.reply, "parameters");
   const env = e.session.envelope;
   if (!env.mailFrom) return e.reply("RCPT", line, REPLIES.needMail, "sequence");
   const addr = checked.value;
-  const key = addr.address.toLowerCase();
-  const existing = env.rcptTo.findIndex((r) => r.address.toLowerCase() === key);
-  if (existing === -1 && cfg.maxRecipients > 0 && env.rcptTo.length >= cfg.maxRecipients) {
+  const full = cfg.maxRecipients > 0 && env.rcptTo.length >= cfg.maxRecipients;
+  if (full && indexOfRecipient(env.rcptTo, addr.address.toLowerCase()) === -1) {
     return e.reply("RCPT", line, REPLIES.tooManyRecipients, "too many recipients");
   }
   if (addr.dsn) e.used.add("DSN");
-  return settle(
-    e,
-    "RCPT",
-    line,
-    () => e.host.rcptTo(addr),
-    () => {
-      const list = e.session.envelope.rcptTo;
-      const at = list.findIndex((r) => r.address.toLowerCase() === key);
-      if (at === -1) list.push(addr);
-      else list[at] = addr; // a repeated recipient replaces the earlier one, as smtp-server does
-      e.reply("RCPT", line, REPLIES.acceptedRecipient);
-    },
-  );
+  return settle(e, "RCPT", line, addr, acceptRecipient);
 }
 
-/** Waits for a hook's verdict; a rejection becomes its reply, success runs `accept`. */
+function acceptRecipient(e: Engine, line: string, addr: SMTPAddress): void {
+  const list = e.session.envelope.rcptTo;
+  const at = indexOfRecipient(list, addr.address.toLowerCase());
+  if (at === -1) list.push(addr);
+  else list[at] = addr; // a repeated recipient replaces the earlier one, as smtp-server does
+  e.reply("RCPT", line, REPLIES.acceptedRecipient);
+}
+
+function indexOfRecipient(list: readonly SMTPAddress[], key: string): number {
+  for (let i = 0; i < list.length; i++) if (list[i]!.address.toLowerCase() === key) return i;
+  return -1;
+}
+
+/**
+ * Asks the hook (onMailFrom / onRcptTo) about `addr`; a rejection becomes its reply,
+ * success runs `accept`, now when the hook answers at once.
+ */
 function settle(
   e: Engine,
   stage: "MAIL" | "RCPT",
   line: string,
-  hook: () => MaybePromise<void>,
-  accept: () => void,
+  addr: SMTPAddress,
+  accept: (e: Engine, line: string, addr: SMTPAddress) => void,
 ): MaybePromise<void> {
-  const rejected = (err: unknown) => {
-    if (!e.closed) e.reply(stage, line, errorToReply(err), "hook");
-  };
-  const accepted = () => {
-    if (!e.closed) accept();
-  };
   let verdict: MaybePromise<void>;
   try {
-    verdict = hook();
+    verdict = stage === "MAIL" ? e.host.mailFrom(addr) : e.host.rcptTo(addr);
   } catch (err) {
-    return rejected(err);
+    return refused(e, stage, line, err);
   }
-  if (verdict instanceof Promise) return verdict.then(accepted, rejected);
-  return accepted();
+  if (verdict instanceof Promise) {
+    return verdict.then(
+      () => {
+        if (!e.closed) accept(e, line, addr);
+      },
+      (err: unknown) => refused(e, stage, line, err),
+    );
+  }
+  accept(e, line, addr);
+}
+
+function refused(e: Engine, stage: "MAIL" | "RCPT", line: string, err: unknown): void {
+  if (!e.closed) e.reply(stage, line, errorToReply(err), "hook");
 }
