@@ -4,6 +4,7 @@
  * core and its memory can be measured alone.
  *
  * argv[2]: the server kind. Messages from the parent (each answered with its id):
+ *   { cmd: "reset" }           forget what was received so far (the fixture: smtp.reset())
  *   { cmd: "mark" }            gc, record the base memory, start sampling peak RSS
  *   { cmd: "stats", expect, gc } what the server received (waits for the fixture to
  *                              publish `expect` messages), memory base/after/peak
@@ -29,6 +30,10 @@ const sample = () => {
 };
 
 const commands = {
+  reset() {
+    handle.reset();
+    return {};
+  },
   mark() {
     collect();
     base = process.memoryUsage();

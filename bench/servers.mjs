@@ -68,6 +68,12 @@ function closeNet(server) {
 
 const newCounts = () => ({ messages: 0, bytes: 0, connections: 0 });
 
+function zero(counts) {
+  counts.messages = 0;
+  counts.bytes = 0;
+  counts.connections = 0;
+}
+
 const starters = {
   async SMTPServer() {
     const counts = newCounts();
@@ -77,6 +83,7 @@ const starters = {
     return {
       port: server.address().port,
       stats: async () => ({ ...counts }),
+      reset: () => zero(counts),
       close: () => server.close(),
     };
   },
@@ -99,6 +106,11 @@ const starters = {
         for (const m of smtp.inbox.messages) bytes += m.size;
         return { messages: smtp.inbox.messages.length, bytes, connections: counts.connections };
       },
+      /** What a test suite does between tests: inbox, attempts and transcripts emptied. */
+      reset: () => {
+        smtp.reset();
+        counts.connections = 0;
+      },
       close: () => smtp.close(),
     };
   },
@@ -112,6 +124,7 @@ const starters = {
     return {
       port,
       stats: async () => ({ ...counts }),
+      reset: () => zero(counts),
       close: () => new Promise((resolve) => server.close(() => resolve())),
     };
   },
@@ -122,6 +135,7 @@ const starters = {
     return {
       port,
       stats: async () => ({ ...stats }),
+      reset: () => zero(stats),
       close: () => closeNet(server),
     };
   },
