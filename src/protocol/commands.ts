@@ -93,6 +93,35 @@ export function commandSpec(verb: string): CommandSpec | undefined {
 const BY_VERB: ReadonlyMap<string, CommandSpec> = new Map(Object.entries(TABLE));
 
 /**
+ * The verb of a command line, upper-case: `text` up to `end` (the first space, or
+ * the end). Four-letter verbs (all the frequent ones) are recognised from their
+ * character codes, without making a string; anything else is sliced and upper-cased.
+ */
+export function verbOf(text: string, end: number): string {
+  if (end === 4) {
+    const known = FOUR_LETTER.get(
+      (upper(text, 0) << 24) | (upper(text, 1) << 16) | (upper(text, 2) << 8) | upper(text, 3),
+    );
+    if (known !== undefined) return known;
+  }
+  return text.slice(0, end).toUpperCase();
+}
+
+/** A UTF-16 code unit with ASCII lower-case letters made upper-case (other units never collide with A-Z). */
+function upper(text: string, i: number): number {
+  return text.charCodeAt(i) & 0xffdf;
+}
+
+const FOUR_LETTER: ReadonlyMap<number, string> = new Map(
+  Object.keys(TABLE)
+    .filter((v) => v.length === 4)
+    .map((v) => [
+      (v.charCodeAt(0) << 24) | (v.charCodeAt(1) << 16) | (v.charCodeAt(2) << 8) | v.charCodeAt(3),
+      v,
+    ]),
+);
+
+/**
  * Whether `verb` (upper-case) is disabled for this session: a `session.disabledCommands`
  * list set by a hook replaces the server's `disabledCommands` (as in smtp-server).
  */

@@ -6,7 +6,7 @@
  * command before the DATA reply). Replies produced in one pass are written in one
  * batch.
  */
-import { type CommandSpec, commandSpec, isDisabled } from "./commands.js";
+import { type CommandSpec, commandSpec, isDisabled, verbOf } from "./commands.js";
 import type { EngineConfig } from "./config.js";
 import { errorToReply } from "./errors.js";
 import { saslLine } from "./handlers/auth.js";
@@ -432,7 +432,7 @@ export class Engine {
     }
     if (more) this.used.add("PIPELINING");
     const sp = text.indexOf(" ");
-    const verb = (sp === -1 ? text : text.slice(0, sp)).toUpperCase();
+    const verb = verbOf(text, sp === -1 ? text.length : sp);
     const args = sp === -1 ? "" : text.slice(sp + 1);
     if (verb === "AUTH" && sp !== -1) {
       const payload = args.indexOf(" ");

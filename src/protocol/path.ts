@@ -144,9 +144,16 @@ function simplePath(kind: Kind, argText: string): string | undefined {
     return undefined;
   }
   const inner = argText.slice(open + 1, close);
+  // A client sends the same sender (and often recipient) again and again.
+  if (inner === lastSimple) return inner;
   if (inner.length > MAX_MAILBOX_LENGTH || inner.includes("xn--")) return undefined;
-  return SIMPLE_MAILBOX_RE.test(inner) ? inner : undefined;
+  if (!SIMPLE_MAILBOX_RE.test(inner)) return undefined;
+  lastSimple = inner;
+  return inner;
 }
+
+/** The last mailbox `simplePath` accepted. */
+let lastSimple = "";
 
 function parseCommand(kind: Kind, argText: string, opts: PathOptions): PathResult {
   const simple = simplePath(kind, argText);

@@ -81,31 +81,34 @@ function textLine(line: string): string {
  * code (RFC 2034 section 3); 3xx replies (354, 334) never do.
  */
 export function serializeReply(r: Reply, enhancedCodes: boolean): string {
-  // The constant replies (frozen, see `constantReply`) are serialised once per
-  // flavour, not once per command; a reply made for one occasion is not kept.
-  if (!Object.isFrozen(r)) return serialize(r, enhancedCodes);
-  const cache = enhancedCodes ? WITH_ENHANCED : PLAIN;
-  let text = cache.get(r);
-  if (text === undefined) {
-    text = serialize(r, enhancedCodes);
-    cache.set(r, text);
-  }
-  return text;
+  // The constant replies (see `constantReply`) carry their wire text in both flavours.
+  const wire = (r as { readonly [WIRE]?: Wire })[WIRE];
+  if (wire === undefined) return serialize(r, enhancedCodes);
+  return enhancedCodes ? wire.enhanced : wire.plain;
 }
 
-/** A reply sent again and again (the catalogue's): frozen, so its wire text is cached. */
+const WIRE = Symbol("wire text");
+
+interface Wire {
+  readonly plain: string;
+  readonly enhanced: string;
+}
+
+/**
+ * A reply sent again and again (the catalogue's): frozen, with its wire text made
+ * once (a hidden property), not on every send.
+ */
 export function constantReply(
   code: number,
   text: string | readonly string[],
   enhanced?: string | null,
 ): Reply {
   const r = reply(code, typeof text === "string" ? [text] : [...text], enhanced);
+  const wire: Wire = { plain: serialize(r, false), enhanced: serialize(r, true) };
+  Object.defineProperty(r, WIRE, { value: wire });
   Object.freeze(r.lines);
   return Object.freeze(r);
 }
-
-const WITH_ENHANCED = new WeakMap<Reply, string>();
-const PLAIN = new WeakMap<Reply, string>();
 
 function serialize(r: Reply, enhancedCodes: boolean): string {
   let prefix = "";

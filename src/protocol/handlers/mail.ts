@@ -84,7 +84,7 @@ export function rcpt(e: Engine, args: string, line: string): MaybePromise<void> 
 
 function acceptRecipient(e: Engine, line: string, addr: SMTPAddress): void {
   const list = e.session.envelope.rcptTo;
-  const at = indexOfRecipient(list, addr.address.toLowerCase());
+  const at = list.length === 0 ? -1 : indexOfRecipient(list, addr.address.toLowerCase());
   if (at === -1) list.push(addr);
   else list[at] = addr; // a repeated recipient replaces the earlier one, as smtp-server does
   e.reply("RCPT", line, REPLIES.acceptedRecipient);

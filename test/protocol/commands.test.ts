@@ -1,0 +1,36 @@
+import fc from "fast-check";
+import { describe, expect, test } from "vitest";
+import { verbOf } from "../../src/protocol/commands.js";
+
+describe("verbOf", () => {
+  test.each([
+    ["MAIL FROM:<a@b>", "MAIL"],
+    ["mail FROM:<a@b>", "MAIL"],
+    ["rCpT TO:<a@b>", "RCPT"],
+    ["data", "DATA"],
+    ["StartTLS", "STARTTLS"],
+    ["xclient ADDR=1.2.3.4", "XCLIENT"],
+    ["MA@L x", "MA@L"],
+    ["M`IL", "M`IL"],
+  ])("%j -> %j", (line, verb) => {
+    const sp = line.indexOf(" ");
+    expect(verbOf(line, sp === -1 ? line.length : sp)).toBe(verb);
+  });
+
+  test("is the first word upper-cased, whatever the characters", () => {
+    fc.assert(
+      fc.property(
+        fc.string({
+          unit: fc.constantFrom(..."mailMAILrcptRCPTdtDTehloHELO@`[{ \u0131\u017f\u00e9".split("")),
+          maxLength: 8,
+        }),
+        (line) => {
+          const sp = line.indexOf(" ");
+          const end = sp === -1 ? line.length : sp;
+          expect(verbOf(line, end)).toBe(line.slice(0, end).toUpperCase());
+        },
+      ),
+      { numRuns: Number(process.env.FUZZ_RUNS ?? 2000) },
+    );
+  });
+});
