@@ -123,12 +123,16 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
       if (!this.server.listening) return resolve();
       this.server.close(() => resolve());
     });
-    for (const c of this.connections) c.shutdown();
-    const cut = setTimeout(() => {
-      for (const c of this.connections) c.cut();
-    }, this.options.closeTimeout);
-    await Promise.all([stopped, ...[...this.connections].map((c) => closedOf(c))]);
-    clearTimeout(cut);
+    if (this.connections.size === 0) {
+      await stopped;
+    } else {
+      for (const c of this.connections) c.shutdown();
+      const cut = setTimeout(() => {
+        for (const c of this.connections) c.cut();
+      }, this.options.closeTimeout);
+      await Promise.all([stopped, ...[...this.connections].map((c) => closedOf(c))]);
+      clearTimeout(cut);
+    }
     this.emit("close");
   }
 
