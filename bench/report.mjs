@@ -78,13 +78,18 @@ export function evaluateTargets(get) {
       2 * smtp("pipelined.rate"),
       atLeast,
     );
-    add(
-      "1 conn pipelined >= 80% of the null server",
-      s,
-      "pipelined.rate",
-      0.8 * get("pipelined.rate", "null"),
-      atLeast,
-    );
+    // The server against the floor. The fixture, which also records and stores every
+    // message (the null server stores nothing), is held to 85% of SMTPServer below;
+    // its ratio to the null server is in the table.
+    if (s === "SMTPServer") {
+      add(
+        "1 conn pipelined >= 80% of the null server",
+        s,
+        "pipelined.rate",
+        0.8 * get("pipelined.rate", "null"),
+        atLeast,
+      );
+    }
     add(
       "50 connections >= 1.5x smtp-server",
       s,

@@ -91,9 +91,9 @@ export interface EngineHost {
   /** A STARTTLS fault: fail the handshake that follows the 220; resolves when done. */
   failTls?(mode: "alert" | "close"): Promise<void>;
   /** The fault seam: asked before each command runs. */
-  intercept?(stage: Stage, command: string): MaybePromise<Directive | undefined>;
+  intercept?: ((stage: Stage, command: string) => MaybePromise<Directive | undefined>) | undefined;
   /** Every reply, with its stage and reason (the fixture records attempts from it). */
-  observe?(event: ReplyEvent): void;
+  observe?: ((event: ReplyEvent) => void) | undefined;
   /** Bytes [start, end) of the client's byte stream are secret (AUTH payloads). */
   secret?(start: number, end: number): void;
   /** The engine holds no more than this many unprocessed bytes; the host may resume reading. */

@@ -55,19 +55,22 @@ export class Connection implements EngineHost {
   private dripping: Promise<void> | undefined;
   private readonly onBytes = (chunk: Buffer) => this.input(chunk);
   /** The fault seam and the reply observer: present only when the owner has them (the fixture). */
-  readonly intercept?: (stage: Stage, command: string) => MaybePromise<Directive | undefined>;
-  readonly observe?: (event: ReplyEvent) => void;
+  readonly intercept:
+    | ((stage: Stage, command: string) => MaybePromise<Directive | undefined>)
+    | undefined;
+  readonly observe: ((event: ReplyEvent) => void) | undefined;
 
   constructor(owner: ConnectionOwner, socket: Socket, number: number) {
     this.owner = owner;
     this.socket = socket;
     this.number = number;
     this.session = sessionFor(this.id, socket);
+    // Both always assigned (undefined when absent): every connection has one shape.
     const internals = owner.internals;
-    if (internals.intercept) {
-      this.intercept = (stage, command) => internals.intercept?.(this, stage, command);
-    }
-    if (internals.observe) this.observe = (event) => internals.observe?.(this, event);
+    this.intercept = internals.intercept
+      ? (stage, command) => internals.intercept?.(this, stage, command)
+      : undefined;
+    this.observe = internals.observe ? (event) => internals.observe?.(this, event) : undefined;
     this.engine = new Engine(owner.engineConfig, this, this.session);
     this.transcript = owner.internals.transcripts
       ? new TranscriptRecorder(number, this.id, this.session.remoteAddress, this.session.remotePort)
