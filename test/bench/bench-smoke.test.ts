@@ -128,3 +128,16 @@ describe("npm run bench -- --quick", () => {
     }
   });
 });
+
+describe("node bench/socketless.mjs", () => {
+  test.each(["SMTPServer", "bare", "fixture"])(
+    "drives %s through its accept path and counts every message",
+    async (kind) => {
+      const r = await run(process.execPath, [join(ROOT, "bench/socketless.mjs"), kind, "300"], {
+        timeoutMs: 30_000,
+      });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(new RegExp(`^${kind}: 300 messages in \\d+ ms`));
+    },
+  );
+});
