@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: four servers side by side (this project's SMTPServer, the full
  * fixture, nodemailer's smtp-server, a null server) through the same raw client,
- * scenario by scenario, median of 3 runs with a fresh server each run. Prints a
+ * scenario by scenario, median of 3 runs, each in a fresh process. Prints a
  * table with the ratios to smtp-server and to the null server, checks the issue's
  * targets, and writes JSON to bench/results/<timestamp>.json (or --json <path>).
  *
@@ -10,14 +10,13 @@
  * --quick is the CI smoke run: a few hundred messages per scenario, one run.
  * Exit code 1 when any run failed or any server did not receive what was sent.
  */
+import { fork } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { evaluateTargets, FIGURES, renderTable, renderTargets } from "./report.mjs";
 import { SCENARIOS } from "./scenarios.mjs";
 import { KINDS } from "./servers.mjs";
@@ -101,18 +100,35 @@ function fail(message) {
   process.exit(2);
 }
 
-// A full gc between runs keeps one server's garbage out of the next one's figures.
-setFlagsFromString("--expose-gc");
-const gc = runInNewContext("gc");
-
 const log = (text) => process.stderr.write(`${text}\n`);
 
-function withTimeout(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+const RUN_ONE = new URL("./run-one.mjs", import.meta.url);
+
+/**
+ * One run in a fresh process (bench/run-one.mjs): each server is measured with its
+ * own compiled code and heap, never warmed or polluted by another server's run.
+ */
+function runIsolated(scenario, kind) {
+  return new Promise((resolve, reject) => {
+    const child = fork(RUN_ONE, [], {
+      execArgv: ["--expose-gc"],
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    });
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`${scenario} timed out after ${cfg.scenarioTimeoutMs} ms`));
+    }, cfg.scenarioTimeoutMs);
+    child.once("message", (answer) => {
+      clearTimeout(timer);
+      if (answer.ok) resolve(answer.result);
+      else reject(new Error(answer.error));
+    });
+    child.once("exit", (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`${scenario} run exited (code ${code}, signal ${signal}) before reporting`));
+    });
+    child.send({ scenario, kind, cfg });
   });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 function brief(values) {
@@ -131,11 +147,10 @@ for (const scenario of SCENARIOS) {
   const byKind = Object.fromEntries(kinds.map((k) => [k, { runs: [] }]));
   for (let r = 1; r <= cfg.runs; r++) {
     for (const kind of kinds) {
-      gc();
       const t0 = performance.now();
       let run;
       try {
-        run = await withTimeout(scenario.run(kind, cfg), cfg.scenarioTimeoutMs, scenario.id);
+        run = await runIsolated(scenario.id, kind);
       } catch (err) {
         run = { error: String(err?.stack ?? err), verify: { ok: false } };
       }
