@@ -54,6 +54,8 @@ export class Connection implements EngineHost {
   /** Slow-drip writes in progress (a fault): later writes, afterFlush and the close wait for them. */
   private dripping: Promise<void> | undefined;
   private readonly onBytes = (chunk: Buffer) => this.input(chunk);
+  /** A message stream wants more (or is gone): reading may go on. One function per connection. */
+  readonly resumeStream = () => this.resume("stream");
   /** The fault seam and the reply observer: present only when the owner has them (the fixture). */
   readonly intercept:
     | ((stage: Stage, command: string) => MaybePromise<Directive | undefined>)

@@ -2,9 +2,11 @@
  * The DataSink behind `onData`: the message goes to an SMTPDataStream; the reply
  * waits for both the end of the data and the hook's callback. A stream the hook
  * does not consume is drained, so an early callback never hangs the connection.
+ *
+ * A class, not a literal of closures: one object per message besides the stream.
  */
 import { errorToReply } from "../protocol/errors.js";
-import type { DataSink } from "../protocol/host.js";
+import type { DataEndInfo, DataSink } from "../protocol/host.js";
 import { REPLIES } from "../protocol/replies.js";
 import { type Reply, reply } from "../protocol/reply.js";
 import type { MaybePromise } from "../protocol/util.js";
@@ -21,53 +23,72 @@ const DATA_ERROR_CODE = 450;
 
 export function streamSink(conn: Connection, onData: Hooks["onData"], lmtp: boolean): DataSink {
   if (!onData) return DISCARD;
-  const stream = new SMTPDataStream(() => conn.resume("stream"));
-  let ended = false;
-  /** The hook's answer as replies, once it has called back. */
-  let answer: { readonly replies: Replies } | undefined;
-  /** Set while the engine waits for the answer (the data ended first). */
-  let deliver: ((replies: Replies) => void) | undefined;
+  const sink = new StreamSink(conn, lmtp);
   invokeHook<Verdict>(
-    (cb) => onData(stream, conn.session, cb),
-    (failed, reason, value) => {
-      // Called back before reading everything: the rest is drained, not left to block.
-      if (!ended) stream.resume();
-      const replies = failed ? errorToReply(reason, DATA_ERROR_CODE) : toReplies(value, lmtp);
-      if (deliver) deliver(replies);
-      else answer = { replies };
-    },
+    (cb) => onData(sink.stream, conn.session, cb),
+    (failed, reason, value) => sink.answered(failed, reason, value),
   );
-  return {
-    write(chunk) {
-      if (!stream.feed(chunk)) conn.pause("stream");
-    },
-    exceeded() {
-      stream.sizeExceeded = true;
-    },
-    end(info): MaybePromise<Replies> {
-      ended = true;
-      stream.byteLength = info.bytes;
-      stream.sizeExceeded = info.sizeExceeded;
-      stream.push(null);
-      conn.resume("stream");
-      // Answered already (a hook that calls back at once): the engine goes on now.
-      if (answer) return answer.replies;
-      return new Promise<Replies>((resolve) => {
-        deliver = resolve;
-      });
-    },
-    abort(reason) {
-      ended = true;
-      conn.resume("stream");
-      // Only a consumer that listens for errors (as `for await` does) gets one; for the
-      // others an 'error' event would be an uncaught exception, so they see 'close'.
-      if (stream.listenerCount("error") > 0) {
-        stream.destroy(new Error(`SMTP transaction aborted: ${reason}`));
-      } else {
-        stream.destroy();
-      }
-    },
-  };
+  return sink;
+}
+
+class StreamSink implements DataSink {
+  readonly stream: SMTPDataStream;
+  private readonly conn: Connection;
+  private readonly lmtp: boolean;
+  private ended = false;
+  /** The hook's answer as replies, once it has called back (`null`: not yet). */
+  private answer: Replies | null = null;
+  /** Set while the engine waits for the answer (the data ended first). */
+  private deliver: ((replies: Replies) => void) | undefined;
+
+  constructor(conn: Connection, lmtp: boolean) {
+    this.conn = conn;
+    this.lmtp = lmtp;
+    this.stream = new SMTPDataStream(conn.resumeStream);
+  }
+
+  answered(failed: boolean, reason: unknown, value: Verdict): void {
+    // Called back before reading everything: the rest is drained, not left to block.
+    if (!this.ended) this.stream.resume();
+    const replies = failed ? errorToReply(reason, DATA_ERROR_CODE) : toReplies(value, this.lmtp);
+    if (this.deliver) this.deliver(replies);
+    else this.answer = replies;
+  }
+
+  write(chunk: Buffer): void {
+    if (!this.stream.feed(chunk)) this.conn.pause("stream");
+  }
+
+  exceeded(): void {
+    this.stream.sizeExceeded = true;
+  }
+
+  end(info: DataEndInfo): MaybePromise<Replies> {
+    this.ended = true;
+    const stream = this.stream;
+    stream.byteLength = info.bytes;
+    stream.sizeExceeded = info.sizeExceeded;
+    stream.push(null);
+    this.conn.resume("stream");
+    // Answered already (a hook that calls back at once): the engine goes on now.
+    if (this.answer !== null) return this.answer;
+    return new Promise<Replies>((resolve) => {
+      this.deliver = resolve;
+    });
+  }
+
+  abort(reason: string): void {
+    this.ended = true;
+    this.conn.resume("stream");
+    // Only a consumer that listens for errors (as `for await` does) gets one; for the
+    // others an 'error' event would be an uncaught exception, so they see 'close'.
+    const stream = this.stream;
+    if (stream.listenerCount("error") > 0) {
+      stream.destroy(new Error(`SMTP transaction aborted: ${reason}`));
+    } else {
+      stream.destroy();
+    }
+  }
 }
 
 const DISCARD: DataSink = { write() {}, end: () => undefined, abort() {} };
