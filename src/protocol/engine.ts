@@ -114,6 +114,7 @@ export class Engine {
 
   /** The socket is gone: abort an open transaction. */
   lost(): void {
+    this.releaseCut();
     if (this.closed) return;
     this.abortData(this.hung ? `${this.hung} (client gave up)` : "client disconnected");
     this.mode = { kind: "closed" };
@@ -172,8 +173,16 @@ export class Engine {
     const s = this.session;
     if (s.envelope.mailFrom || s.envelope.rcptTo.length > 0) s.transaction++;
     s.envelope = emptyEnvelope();
-    this.cut = undefined;
+    this.releaseCut();
     this.used.clear();
+  }
+
+  /** A DATA_BODY cut still armed when its transaction ends did not fire: say so. */
+  private releaseCut(): void {
+    const cut = this.cut;
+    if (cut === undefined) return;
+    this.cut = undefined;
+    this.host.unusedCut?.(cut.directive);
   }
 
   abortData(reason: string): void {

@@ -92,6 +92,8 @@ export interface EngineHost {
   failTls?(mode: "alert" | "close"): Promise<void>;
   /** The fault seam: asked before each command runs. */
   intercept?: ((stage: Stage, command: string) => MaybePromise<Directive | undefined>) | undefined;
+  /** An armed DATA_BODY cut was never reached (the data or the transaction ended first). */
+  unusedCut?(directive: Directive): void;
   /** Every reply, with its stage and reason (the fixture records attempts from it). */
   observe?: ((event: ReplyEvent) => void) | undefined;
   /** Bytes [start, end) of the client's byte stream are secret (AUTH payloads). */

@@ -304,6 +304,10 @@ export class Connection implements EngineHost {
     });
   }
 
+  unusedCut(directive: Directive): void {
+    this.owner.internals.unusedCut?.(this, directive);
+  }
+
   secret(start: number, end: number): void {
     this.transcript?.secret(start, end);
   }

@@ -15,6 +15,7 @@ export interface ServerInternals {
   openSink?(conn: Connection): DataSink | undefined;
   intercept?(conn: Connection, stage: Stage, command: string): MaybePromise<Directive | undefined>;
   observe?(conn: Connection, event: ReplyEvent): void;
+  unusedCut?(conn: Connection, directive: Directive): void;
   connectionOpened?(conn: Connection): void;
   connectionClosed?(conn: Connection): void;
 }

@@ -178,6 +178,41 @@ describe("disconnect.during(DATA, { afterBytes })", () => {
     await smtp.inbox.waitFor("bob@example.com");
   });
 
+  test("a once cut that a short message never reached is still there for the next one", async () => {
+    const fault = disconnect.during("DATA", { afterBytes: 1024, once: true });
+    smtp.use(fault);
+    const short = await dialog(["EHLO raw.test", MAIL_FROM, RCPT_TO, "DATA"]);
+    short.write(BODY);
+    expect((await short.read()).code).toBe(250);
+    await smtp.inbox.waitFor("bob@example.com");
+    expect(smtp.listFaults()).toEqual([expect.objectContaining({ remaining: 1 })]);
+    expect(lastTranscript(smtp).text).toContain(
+      `# fault returned: ${fault.name}: the data ended before 1024 bytes, so it did not cut`,
+    );
+    short.close();
+    const long = await dialog(["EHLO raw.test", MAIL_FROM, RCPT_TO, "DATA"]);
+    long.write(big);
+    await expectClosedSilently(long);
+    expect(smtp.inbox.messages).toHaveLength(1);
+    expect(smtp.listFaults()).toEqual([expect.objectContaining({ remaining: 0 })]);
+  });
+
+  test("a cut armed for a transaction the client abandons is given back too", async () => {
+    let closed!: () => void;
+    const gone = new Promise<void>((resolve) => {
+      closed = resolve;
+    });
+    await using own = await startTestSmtp({ onClose: () => closed() });
+    own.use(disconnect.during("DATA", { afterBytes: 1024, once: true }));
+    const c = await RawClient.connect(own.port);
+    await c.read();
+    for (const line of ["EHLO raw.test", MAIL_FROM, RCPT_TO, "DATA"]) await c.command(line);
+    c.write("Subject: gone\r\n\r\nhalf a message");
+    c.close();
+    await gone; // onClose runs once the server has let the connection go
+    expect(own.listFaults()).toEqual([expect.objectContaining({ remaining: 1 })]);
+  });
+
   test("nodemailer sees the connection drop mid-message", async () => {
     smtp.use(disconnect.during("DATA", { afterBytes: 1024, once: true }));
     const err = await sendFails(smtp, { text: "y".repeat(10_000) });
