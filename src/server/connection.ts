@@ -105,6 +105,7 @@ export class Connection implements EngineHost {
         return;
       }
     }
+    this.owner.connected(this);
     try {
       if (o.secured) this.session.secure = true;
       if (this.owner.hooks.onConnect) {

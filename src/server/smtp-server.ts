@@ -176,6 +176,14 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
     conn.closedResolve?.();
   }
 
+  /**
+   * The client is known (after a PROXY header, the reverse lookup and an implicit
+   * TLS handshake, as in smtp-server): 'connect' with its session.
+   */
+  connected(conn: Connection): void {
+    this.emit("connect", conn.session);
+  }
+
   private accept(socket: Socket): void {
     const number = ++this.connectionCount;
     const max = this.options.maxClients;
@@ -190,7 +198,6 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
     const conn = new Connection(this, socket, number);
     this.connections.add(conn);
     this.internals.connectionOpened?.(conn);
-    this.emit("connect", conn.session);
     conn.start().catch((err: unknown) => this.socketError(conn, err as Error));
   }
 }

@@ -334,6 +334,26 @@ describe("a PROXY header before the greeting (useProxy)", () => {
     });
   });
 
+  test("'connect' is emitted once the header is read, with the relayed client's address", async () => {
+    const server = new SMTPServer({ authOptional: true, useProxy: true });
+    server.on("error", () => undefined);
+    servers.push(server);
+    await server.listen(0, "127.0.0.1");
+    const seen: string[] = [];
+    server.on("connect", (session: SMTPSession) => seen.push(session.remoteAddress));
+    const c = await dial((server.address() as { port: number }).port, V1, V1.length);
+    expect((await c.read()).code).toBe(220);
+    expect(seen).toEqual(["192.0.2.10"]);
+    // A malformed header ends the connection before it is known: no 'connect'.
+    expect(
+      await closeTranscript(
+        (server.address() as { port: number }).port,
+        Buffer.from("PROXY nonsense\r\n"),
+      ),
+    ).toBe("* BAD Invalid PROXY header\r\n");
+    expect(seen).toEqual(["192.0.2.10"]);
+  });
+
   test("the header written one byte at a time is read the same", async () => {
     const { port, sessions } = await start({ useProxy: true });
     const c = await dial(port, V1, V1.length);
