@@ -26,6 +26,18 @@ interface Queued {
   base: number;
 }
 
+/**
+ * `buf.toString("utf8", from, to)` without its argument handling: Node's and Bun's
+ * Buffers both have `utf8Slice`, the method toString ends in (this runs per line).
+ */
+function utf8(buf: Buffer, from: number, to: number): string {
+  return (buf as unknown as Utf8Sliceable).utf8Slice(from, to);
+}
+
+interface Utf8Sliceable {
+  utf8Slice(start: number, end: number): string;
+}
+
 export class Engine {
   readonly config: EngineConfig;
   readonly host: EngineHost;
@@ -379,7 +391,7 @@ export class Engine {
     if (to - from > this.config.maxCommandLength) {
       this.reply("OTHER", "", REPLIES.lineTooLong, "line too long");
     } else {
-      this.line(line.toString("utf8", from, to), start, lf + 1 < buf.length);
+      this.line(utf8(line, from, to), start, lf + 1 < buf.length);
     }
     return lf + 1;
   }

@@ -144,16 +144,17 @@ function simplePath(kind: Kind, argText: string): string | undefined {
     return undefined;
   }
   const inner = argText.slice(open + 1, close);
-  // A client sends the same sender (and often recipient) again and again.
-  if (inner === lastSimple) return inner;
+  // A client sends the same sender (and often the same recipient) again and again.
+  const last = kind === "MAIL" ? lastSimple.MAIL : lastSimple.RCPT;
+  if (inner === last) return inner;
   if (inner.length > MAX_MAILBOX_LENGTH || inner.includes("xn--")) return undefined;
   if (!SIMPLE_MAILBOX_RE.test(inner)) return undefined;
-  lastSimple = inner;
+  lastSimple[kind] = inner;
   return inner;
 }
 
-/** The last mailbox `simplePath` accepted. */
-let lastSimple = "";
+/** The last mailbox `simplePath` accepted, per command (never empty: see the regex). */
+const lastSimple: Record<Kind, string | undefined> = { MAIL: undefined, RCPT: undefined };
 
 function parseCommand(kind: Kind, argText: string, opts: PathOptions): PathResult {
   const simple = simplePath(kind, argText);
