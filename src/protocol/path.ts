@@ -137,20 +137,40 @@ function simplePath(kind: Kind, argText: string): string | undefined {
   if (argText.charCodeAt(open) !== 60 /* < */ || argText.charCodeAt(open - 1) !== 58 /* : */) {
     return undefined;
   }
-  const word = argText.slice(0, open - 1).toUpperCase();
-  if (word !== (kind === "MAIL" ? "FROM" : "TO")) return undefined;
+  if (!(kind === "MAIL" ? isFrom(argText) : isTo(argText))) return undefined;
   const close = argText.length - 1;
-  if (argText.charCodeAt(close) !== 62 /* > */ || argText.indexOf(">", open) !== close) {
-    return undefined;
+  if (argText.charCodeAt(close) !== 62 /* > */) return undefined;
+  // A client sends the same sender (and often the same recipient) again and again:
+  // the last one accepted is recognised without a copy or a regex.
+  const last = lastSimple[kind];
+  if (
+    last !== undefined &&
+    close - open - 1 === last.length &&
+    argText.startsWith(last, open + 1)
+  ) {
+    return last;
   }
+  if (argText.indexOf(">", open) !== close) return undefined;
   const inner = argText.slice(open + 1, close);
-  // A client sends the same sender (and often the same recipient) again and again.
-  const last = kind === "MAIL" ? lastSimple.MAIL : lastSimple.RCPT;
-  if (inner === last) return inner;
   if (inner.length > MAX_MAILBOX_LENGTH || inner.includes("xn--")) return undefined;
   if (!SIMPLE_MAILBOX_RE.test(inner)) return undefined;
   lastSimple[kind] = inner;
   return inner;
+}
+
+/** "FROM" in any case, from character codes (ASCII letters only). */
+function isFrom(t: string): boolean {
+  return (
+    (t.charCodeAt(0) | 0x20) === 0x66 &&
+    (t.charCodeAt(1) | 0x20) === 0x72 &&
+    (t.charCodeAt(2) | 0x20) === 0x6f &&
+    (t.charCodeAt(3) | 0x20) === 0x6d
+  );
+}
+
+/** "TO" in any case. */
+function isTo(t: string): boolean {
+  return (t.charCodeAt(0) | 0x20) === 0x74 && (t.charCodeAt(1) | 0x20) === 0x6f;
 }
 
 /** The last mailbox `simplePath` accepted, per command (never empty: see the regex). */
