@@ -84,9 +84,14 @@ expectTypeOf<string>().toMatchTypeOf<MessageMatch>();
 declare const mail: ReceivedMessage;
 expectTypeOf(mail.raw).toEqualTypeOf<Uint8Array>();
 expectTypeOf(mail.subject).toEqualTypeOf<string | undefined>();
-expectTypeOf(mail.envelope.mailFrom).toEqualTypeOf<SMTPAddress | null>();
-expectTypeOf(mail.envelope.rcptTo).toEqualTypeOf<SMTPAddress[]>();
+expectTypeOf(mail.envelope.mailFrom).toEqualTypeOf<Readonly<SMTPAddress> | null>();
+expectTypeOf(mail.envelope.rcptTo).toEqualTypeOf<readonly Readonly<SMTPAddress>[]>();
 expectTypeOf(mail.session.authUser).toEqualTypeOf<string | undefined>();
+// A recorded message is read-only (and frozen at run time).
+// @ts-expect-error rcptTo is a readonly array
+mail.envelope.rcptTo.push({ address: "x@y", args: false });
+// @ts-expect-error session facts are read-only
+mail.session.ehloName = "changed";
 expectTypeOf(mail.attachments[0]!.sha256).toBeString();
 expectTypeOf(mail.links).toEqualTypeOf<string[]>();
 expectTypeOf(mail.toJSON()).toBeObject();
