@@ -58,13 +58,14 @@ export class DataDecoder {
   }
 
   /**
-   * Decodes `buf`. Returns -1 when the data continues, otherwise the offset in `buf`
-   * just past the end-of-data marker (the rest of `buf` is the next command).
+   * Decodes `buf` from `start`. Returns -1 when the data continues, otherwise the
+   * offset in `buf` just past the end-of-data marker (the rest of `buf` is the next
+   * command).
    */
-  push(buf: Buffer): number {
+  push(buf: Buffer, start = 0): number {
     const n = buf.length;
-    let i = 0;
-    let from = 0; // start of the pending pass-through run
+    let i = start;
+    let from = start; // start of the pending pass-through run
     while (i < n) {
       switch (this.state) {
         case State.LineStart:

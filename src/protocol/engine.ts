@@ -21,8 +21,10 @@ import { andThen, isPromise, type MaybePromise } from "./util.js";
 const LF = 0x0a;
 const CR = 0x0d;
 
+/** Input waiting for a pending hook: `buf` from `from`; `base` is buf[0]'s stream offset. */
 interface Queued {
   buf: Buffer;
+  from: number;
   base: number;
 }
 
@@ -83,7 +85,7 @@ export class Engine {
   /** Bytes received but not yet processed (the host pauses reading above a bound). */
   get backlog(): number {
     let n = this.partial?.length ?? 0;
-    for (const q of this.queue) n += q.buf.length;
+    for (const q of this.queue) n += q.buf.length - q.from;
     return n;
   }
 
@@ -100,7 +102,7 @@ export class Engine {
     this.fed += chunk.length;
     if (this.closed) return;
     if (this.busy || this.queue.length > 0) {
-      this.queue.push({ buf: chunk, base });
+      this.queue.push({ buf: chunk, from: 0, base });
       return;
     }
     this.process(chunk, base);
@@ -347,7 +349,7 @@ export class Engine {
     if (this.settleShutdown()) return;
     while (!this.busy && !this.closed && this.queue.length > 0) {
       const next = this.queue.shift()!;
-      this.process(next.buf, next.base);
+      this.process(next.buf, next.base, next.from);
     }
     this.flush();
     if (!this.busy) this.host.drained?.();
@@ -355,8 +357,8 @@ export class Engine {
 
   // ---- input --------------------------------------------------------------
 
-  private process(buf: Buffer, base: number): void {
-    let pos = 0;
+  private process(buf: Buffer, base: number, from = 0): void {
+    let pos = from;
     while (pos < buf.length && !this.busy && !this.closed) {
       const mode = this.mode;
       if (mode.kind === "data" || mode.kind === "bdat") pos = this.processBody(mode, buf, pos);
@@ -364,7 +366,8 @@ export class Engine {
     }
     if (this.discardInput && !this.busy) this.discardInput = false;
     else if (pos < buf.length && !this.closed && !this.discardInput) {
-      this.queue.unshift({ buf: buf.subarray(pos), base: base + pos });
+      // The rest waits as it is: no copy, no view.
+      this.queue.unshift({ buf, from: pos, base });
     }
   }
 
@@ -430,10 +433,10 @@ export class Engine {
   }
 
   private processData(mode: Extract<Mode, { kind: "data" }>, buf: Buffer, pos: number): number {
-    const at = mode.decoder.push(pos === 0 ? buf : buf.subarray(pos));
+    const at = mode.decoder.push(buf, pos);
     if (at === -1) return buf.length;
     this.run(finishData(this, mode.decoder, mode.sink));
-    return pos + at;
+    return at;
   }
 
   private processBdat(mode: Extract<Mode, { kind: "bdat" }>, buf: Buffer, pos: number): number {
