@@ -403,6 +403,17 @@ export interface MailParams {
 
 export type MailParamResult = ({ ok: true } & MailParams) | { ok: false; reply: Reply };
 
+/** What a MAIL without parameters means (and where checkMailParams starts). */
+export const NO_MAIL_PARAMS: Readonly<{ ok: true } & MailParams> = Object.freeze({
+  ok: true,
+  bodyType: "7bit",
+  smtpUtf8: false,
+  requireTLS: false,
+  ret: null,
+  envid: null,
+  declaredSize: null,
+});
+
 type MailParamCheck = (
   value: string | true,
   ctx: MailParamContext,
@@ -477,14 +488,7 @@ function isExtra(key: string, extra: readonly string[] | undefined): boolean {
 
 /** Validate MAIL params; on success return the envelope fields to apply. */
 export function checkMailParams(addr: SMTPAddress, ctx: MailParamContext): MailParamResult {
-  const out: MailParams = {
-    bodyType: "7bit",
-    smtpUtf8: false,
-    requireTLS: false,
-    ret: null,
-    envid: null,
-    declaredSize: null,
-  };
+  const out: MailParams = { ...NO_MAIL_PARAMS };
   const args = addr.args;
   if (args) {
     for (const key in args) {

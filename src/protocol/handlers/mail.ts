@@ -2,7 +2,13 @@
 import { isDisabled } from "../commands.js";
 import type { Engine } from "../engine.js";
 import { errorToReply } from "../errors.js";
-import { checkMailParams, checkRcptParams, parseMailFrom, parseRcptTo } from "../path.js";
+import {
+  checkMailParams,
+  checkRcptParams,
+  NO_MAIL_PARAMS,
+  parseMailFrom,
+  parseRcptTo,
+} from "../path.js";
 import { REPLIES } from "../replies.js";
 import type { SMTPAddress } from "../types.js";
 import type { MaybePromise } from "../util.js";
@@ -14,32 +20,30 @@ export function mail(e: Engine, args: string, line: string): MaybePromise<void> 
   if (!parsed.ok) return e.reply("MAIL", line, parsed.reply, "syntax");
   if (e.session.envelope.mailFrom) return e.reply("MAIL", line, REPLIES.nestedMail, "sequence");
   const addr = parsed.value;
+  // Without parameters there is nothing to check (the context costs more than that).
+  const params = !addr.args
+    ? NO_MAIL_PARAMS
+    : checkMailParams(addr, {
+        size: cfg.size,
+        hideSize: cfg.hideSize,
+        dsn: caps.has("DSN"),
+        secure: e.session.secure,
+        requireTls: caps.has("REQUIRETLS"),
+        smtpUtf8: caps.has("SMTPUTF8"),
+        eightBitMime: caps.has("8BITMIME"),
+        binaryMime: caps.has("BINARYMIME") && caps.has("CHUNKING"),
+        extraParams: cfg.authMethods.length > 0 && !isDisabled(e, "AUTH") ? ["AUTH"] : [],
+      });
+  if (!params.ok) return e.reply("MAIL", line, params.reply, "parameters");
+  // Set every time: a MAIL refused by a hook may have left its parameters here.
   const env = e.session.envelope;
-  if (!addr.args) {
-    // The defaults, again: a MAIL refused by a hook may have set them.
-    env.bodyType = "7bit";
-    env.smtpUtf8 = false;
-    env.requireTLS = false;
-    if (env.dsn.ret !== null || env.dsn.envid !== null) env.dsn = { ret: null, envid: null };
-  } else {
-    const params = checkMailParams(addr, {
-      size: cfg.size,
-      hideSize: cfg.hideSize,
-      dsn: caps.has("DSN"),
-      secure: e.session.secure,
-      requireTls: caps.has("REQUIRETLS"),
-      smtpUtf8: caps.has("SMTPUTF8"),
-      eightBitMime: caps.has("8BITMIME"),
-      binaryMime: caps.has("BINARYMIME") && caps.has("CHUNKING"),
-      extraParams: cfg.authMethods.length > 0 && !isDisabled(e, "AUTH") ? ["AUTH"] : [],
-    });
-    if (!params.ok) return e.reply("MAIL", line, params.reply, "parameters");
-    env.bodyType = params.bodyType;
-    env.smtpUtf8 = params.smtpUtf8;
-    env.requireTLS = params.requireTLS;
+  env.bodyType = params.bodyType;
+  env.smtpUtf8 = params.smtpUtf8;
+  env.requireTLS = params.requireTLS;
+  if (env.dsn.ret !== params.ret || env.dsn.envid !== params.envid) {
     env.dsn = { ret: params.ret, envid: params.envid };
-    noteMailExtensions(e, addr);
   }
+  noteMailExtensions(e, addr);
   return settle(e, "MAIL", line, addr, acceptSender);
 }
 
