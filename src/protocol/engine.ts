@@ -136,10 +136,10 @@ export class Engine {
 
   // ---- output -------------------------------------------------------------
 
-  /** Queues a reply (written at the end of this pass) and reports it. */
+  /** Queues a reply (written at the end of this pass) and reports it if it refuses. */
   reply(stage: Stage | "OTHER", command: string, r: Reply, reason = "ok"): void {
     this.send(r);
-    this.host.observe?.({ stage, command, reply: r, reason });
+    if (r.code >= 400) this.host.observe?.({ stage, command, reply: r, reason });
   }
 
   send(r: Reply): void {

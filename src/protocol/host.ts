@@ -94,7 +94,10 @@ export interface EngineHost {
   intercept?: ((stage: Stage, command: string) => MaybePromise<Directive | undefined>) | undefined;
   /** An armed DATA_BODY cut was never reached (the data or the transaction ended first). */
   unusedCut?(directive: Directive): void;
-  /** Every reply, with its stage and reason (the fixture records attempts from it). */
+  /**
+   * Every refusal (a reply of 400 or more), with its stage and reason: the fixture
+   * records attempts from it. Accepting replies are not reported (no event per command).
+   */
   observe?: ((event: ReplyEvent) => void) | undefined;
   /** Bytes [start, end) of the client's byte stream are secret (AUTH payloads). */
   secret?(start: number, end: number): void;

@@ -14,6 +14,7 @@ export interface ServerInternals {
   transcripts?: boolean;
   openSink?(conn: Connection): DataSink | undefined;
   intercept?(conn: Connection, stage: Stage, command: string): MaybePromise<Directive | undefined>;
+  /** A reply of 400 or more (see EngineHost.observe). */
   observe?(conn: Connection, event: ReplyEvent): void;
   unusedCut?(conn: Connection, directive: Directive): void;
   connectionOpened?(conn: Connection): void;

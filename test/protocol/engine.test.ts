@@ -531,12 +531,12 @@ describe("connection loss and observation", () => {
     expect(t.codes()).toEqual([354]);
   });
 
-  test("reports every reply with its stage and reason", () => {
+  test("reports every refusal with its stage and reason, and no accepting reply", () => {
     const t = startEngine({ ehlo: true });
     t.feed(`${RCPT}${MAIL}FOO\r\n`);
-    expect(t.host.events.slice(-3).map((e) => [e.stage, e.reply.code, e.reason])).toEqual([
+    expect(t.codes().slice(-3)).toEqual([503, 250, 500]);
+    expect(t.host.events.map((e) => [e.stage, e.reply.code, e.reason])).toEqual([
       ["RCPT", 503, "sequence"],
-      ["MAIL", 250, "ok"],
       ["OTHER", 500, "unrecognized"],
     ]);
   });
@@ -969,7 +969,7 @@ describe("interceptors (the fault seam)", () => {
       { code: 503, lines: ["Error: need MAIL command"] },
     ]);
     expect(seen).toEqual([]);
-    expect(t.host.events[t.host.events.length - 2]).toMatchObject({
+    expect(t.host.events.at(-2)).toMatchObject({
       stage: "MAIL",
       reason: "fault",
     });
