@@ -484,16 +484,24 @@ export class Engine {
       return;
     }
     // The interceptor is asked first; the closures a directive needs are made only
-    // when there is one (this runs for every command).
+    // when there is one (this runs for every command), in a function of their own:
+    // V8 allocates a function's closure context on entry, used or not.
     const stage = spec.stage;
     const d = stage ? this.ask(stage, text) : undefined;
-    if (stage === undefined || d === undefined) {
-      this.run(spec.run(this, args, text));
-      return;
-    }
+    if (stage === undefined || d === undefined) this.run(spec.run(this, args, text));
+    else this.run(this.dispatchDirected(spec, stage, d, args, text));
+  }
+
+  private dispatchDirected(
+    spec: CommandSpec,
+    stage: Stage,
+    d: MaybePromise<Directive | undefined>,
+    args: string,
+    text: string,
+  ): MaybePromise<void> {
     const body = () => spec.run(this, args, text);
     const skipped = spec.skipped && (() => spec.skipped?.(this, args));
-    this.run(this.directed(stage, text, d, body, skipped));
+    return this.directed(stage, text, d, body, skipped);
   }
 
   private available(verb: string, spec: CommandSpec): boolean {

@@ -28,7 +28,7 @@ import { reverseLookup } from "./reverse-lookup.js";
 import { streamSink } from "./stream-sink.js";
 import { upgradeToTls } from "./tls.js";
 import { TranscriptRecorder } from "./transcript-recorder.js";
-import type { ConnectionOwner } from "./types.js";
+import type { ConnectionOwner, Hooks } from "./types.js";
 
 const ID_PREFIX = randomBytes(6).toString("base64url");
 let connectionIds = 0;
@@ -212,13 +212,16 @@ export class Connection implements EngineHost {
 
   mailFrom(address: SMTPAddress): MaybePromise<void> {
     const hook = this.owner.hooks.onMailFrom;
-    if (!hook) return;
-    return callHook((cb) => hook(address, this.session, cb)).then(() => undefined);
+    return hook ? this.addressHook(hook, address) : undefined;
   }
 
   rcptTo(address: SMTPAddress): MaybePromise<void> {
     const hook = this.owner.hooks.onRcptTo;
-    if (!hook) return;
+    return hook ? this.addressHook(hook, address) : undefined;
+  }
+
+  /** Apart from mailFrom/rcptTo so that they allocate nothing without a hook (closure contexts). */
+  private addressHook(hook: NonNullable<Hooks["onMailFrom"]>, address: SMTPAddress): Promise<void> {
     return callHook((cb) => hook(address, this.session, cb)).then(() => undefined);
   }
 

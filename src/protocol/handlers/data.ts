@@ -6,7 +6,7 @@
 import { DataDecoder } from "../data-decoder.js";
 import type { Engine } from "../engine.js";
 import { errorToReply } from "../errors.js";
-import type { DataEndInfo, DataSink } from "../host.js";
+import type { DataEndInfo, DataSink, Directive } from "../host.js";
 import { COMMAND_MODE } from "../mode.js";
 import { REPLIES } from "../replies.js";
 import type { Reply } from "../reply.js";
@@ -135,7 +135,16 @@ export function finishBdat(e: Engine, sink: DataSink, last: boolean): MaybePromi
 /** Asks the sink for its verdict (the onData callback), then replies. */
 function endData(e: Engine, sink: DataSink, info: DataEndInfo): MaybePromise<void> {
   const d = e.ask("DATA_END", "");
-  if (d === undefined) return askSink(e, sink, info);
+  return d === undefined ? askSink(e, sink, info) : directedEnd(e, sink, info, d);
+}
+
+/** endData with a directive, apart so that endData makes no closure context per message. */
+function directedEnd(
+  e: Engine,
+  sink: DataSink,
+  info: DataEndInfo,
+  d: MaybePromise<Directive | undefined>,
+): MaybePromise<void> {
   // A fault answered (or dropped the connection) instead of the sink: the message is
   // not taken, and the transaction is over either way.
   const skipped = (reason: string) => {

@@ -116,15 +116,25 @@ function settle(
   } catch (err) {
     return refused(e, stage, line, err);
   }
-  if (verdict instanceof Promise) {
-    return verdict.then(
-      () => {
-        if (!e.closed) accept(e, line, addr);
-      },
-      (err: unknown) => refused(e, stage, line, err),
-    );
-  }
+  if (verdict instanceof Promise) return settleLater(e, stage, line, addr, accept, verdict);
   accept(e, line, addr);
+}
+
+/** `settle` for a hook that answers later; apart, so a hookless command makes no closure context. */
+function settleLater(
+  e: Engine,
+  stage: "MAIL" | "RCPT",
+  line: string,
+  addr: SMTPAddress,
+  accept: (e: Engine, line: string, addr: SMTPAddress) => void,
+  verdict: Promise<void>,
+): Promise<void> {
+  return verdict.then(
+    () => {
+      if (!e.closed) accept(e, line, addr);
+    },
+    (err: unknown) => refused(e, stage, line, err),
+  );
 }
 
 function refused(e: Engine, stage: "MAIL" | "RCPT", line: string, err: unknown): void {
