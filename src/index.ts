@@ -79,6 +79,7 @@ export {
   failTimes,
   type GreylistOptions,
   greylist,
+  type HangDuringOptions,
   hang,
   type PartialRecipientsMap,
   partialRecipients,

@@ -15,6 +15,10 @@ let smtp: TestSmtp;
 /** Resolves when the server has finished with a connection (onClose ran). */
 let closed: Array<() => void> = [];
 const nextClose = () => new Promise<void>((resolve) => closed.push(resolve));
+/** Waits close by close until `done()` holds (a connection of an earlier test may close first). */
+async function closesUntil(done: () => boolean): Promise<void> {
+  while (!done()) await nextClose();
+}
 
 beforeAll(async () => {
   smtp = await startTestSmtp({
@@ -114,9 +118,47 @@ describe("hang(stage)", () => {
 
   test("CONNECT: no greeting ever comes", async () => {
     smtp.use(hang("CONNECT", { once: true }));
+    const gone = nextClose();
     const err = await sendFails(smtp, {}, { greetingTimeout: 150 });
     expect(err.code).toBe("ETIMEDOUT");
     expect(err.message).toMatch(/Greeting never received/);
+    await gone; // the next test waits for a close of its own
+  });
+
+  test("during DATA: reads afterBytes of the message, then the client times out", async () => {
+    const fault = hang.during("DATA", { afterBytes: 1024, once: true });
+    smtp.use(fault);
+    const err = await sendFails(smtp, { text: "y".repeat(10_000) }, { socketTimeout: 150 });
+    expect(err.code).toBe("ETIMEDOUT");
+    await closesUntil(() => faultAttempts(smtp).length > 0);
+    expect(smtp.inbox.messages).toHaveLength(0);
+    const { connection, text } = lastTranscript(smtp);
+    expect(text).toContain(`# fault fired: ${fault.name} at DATA_BODY`);
+    const [attempt, ...others] = faultAttempts(smtp);
+    expect(others).toEqual([]);
+    expect([attempt?.connection, attempt?.stage, attempt?.outcome]).toEqual([
+      connection,
+      "DATA_END",
+      "aborted",
+    ]);
+    expect(attempt?.reason).toBe(`fault: ${fault.name} (client gave up)`);
+    await expectServesNext(smtp);
+  });
+
+  test("during DATA: a message shorter than afterBytes is delivered, the fault keeps its turn", async () => {
+    smtp.use(hang.during("DATA", { afterBytes: 100_000, once: true }));
+    await send(smtp);
+    await smtp.inbox.waitFor("bob@example.com");
+    expect(smtp.listFaults()).toEqual([expect.objectContaining({ remaining: 1 })]);
+  });
+
+  test("during another stage is refused with what to use instead", () => {
+    expect(() => hang.during("MAIL" as "DATA", { afterBytes: 1 })).toThrow(
+      /hang\.during\(\): only the message data .* use hang\("MAIL"\)/,
+    );
+    expect(() => hang.during("DATA", { afterBytes: -1 })).toThrow(
+      /afterBytes must be a whole number/,
+    );
   });
 
   test("DATA_END: the message is not stored and the attempt names the fault", async () => {

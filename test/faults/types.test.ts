@@ -6,6 +6,7 @@ import {
   type FaultContext,
   type FaultStage,
   greylist,
+  hang,
   reject,
   startTestSmtp,
 } from "../../src/index.js";
@@ -27,6 +28,15 @@ describe("fault types", () => {
     expectTypeOf<"RCTP">().not.toExtend<FaultStage>();
     // @ts-expect-error not a stage
     if (false as boolean) disconnect.before("RCTP");
+  });
+
+  test("a fault part-way through the data is for the data only, with afterBytes", () => {
+    expectTypeOf(hang.during).toBeCallableWith("DATA", { afterBytes: 1024, once: true });
+    expectTypeOf(hang("MAIL")).toEqualTypeOf<Fault>();
+    // @ts-expect-error only the data can be interrupted part-way
+    if (false as boolean) hang.during("MAIL", { afterBytes: 1 });
+    // @ts-expect-error afterBytes is required
+    if (false as boolean) disconnect.during("DATA", {});
   });
 
   test("use() and startTestSmtp({ faults }) take faults", () => {
