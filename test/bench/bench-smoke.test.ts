@@ -140,3 +140,17 @@ describe("node bench/socketless.mjs", () => {
     },
   );
 });
+
+describe("node bench/ablation.mjs --quick", () => {
+  test("runs every layer, each taking every message, and prints its ratio to null", async () => {
+    const r = await run(process.execPath, [join(ROOT, "bench/ablation.mjs"), "--quick"], {
+      timeoutMs: 60_000,
+    });
+    expect(r.code, r.stderr).toBe(0);
+    for (const variant of ["null", "engine", "onData-now", "onData-read", "fixture"]) {
+      expect(r.stdout).toMatch(
+        new RegExp(`^\\| ${variant} \\| [\\d,]+ \\| \\d+\\.\\d\\d \\|`, "m"),
+      );
+    }
+  });
+});

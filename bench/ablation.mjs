@@ -1,0 +1,152 @@
+/**
+ * Where the time of one pipelined connection goes, layer by layer: the same client
+ * and 1 KiB messages against servers that each add one layer to the one before.
+ *
+ *   null          bench/null-server.mjs, the floor
+ *   engine        SMTPServer without onData: parsing, replies, no message stream
+ *   onData-now    SMTPServer with an onData that calls back at once without reading
+ *                 (the server drains the stream): the stream's cost, no reading
+ *   onData-read   SMTPServer with an onData that reads the stream to its end (the
+ *                 benchmark's "SMTPServer")
+ *   fixture       startTestSmtp(): recording, transcripts, inbox
+ *
+ *   npm run build && node bench/ablation.mjs [--rounds 3] [--quick]
+ *
+ * Every run is a process of its own; rounds interleave the variants so that a
+ * noisy moment of the machine is shared. Each run warms up for 1 s, then times 3
+ * windows of 20,000 messages and keeps the median window. Prints each variant's
+ * median over the rounds and its ratio to the null server.
+ */
+import { fork } from "node:child_process";
+import { parseArgs } from "node:util";
+import { SMTPServer, startTestSmtp } from "../dist/index.js";
+import { sendMessages, session } from "./client.mjs";
+import { makeMessage, wire } from "./messages.mjs";
+import { createNullServer } from "./null-server.mjs";
+import { median } from "./stats.mjs";
+
+const VARIANTS = ["null", "engine", "onData-now", "onData-read", "fixture"];
+const HOST = "127.0.0.1";
+
+async function listen(server, net = server) {
+  await new Promise((resolve) => server.listen(0, HOST, resolve));
+  return net.address().port;
+}
+
+/**
+ * Starts `variant`: its port, a reset, and `received()`, the messages it took since
+ * the last reset (the engine alone keeps no count: the client checks its 250s).
+ */
+async function start(variant) {
+  if (variant === "null") {
+    const { server, stats } = createNullServer();
+    return counted(await listen(server), stats);
+  }
+  if (variant === "fixture") {
+    const smtp = await startTestSmtp();
+    // A message is published once its 250 is handed to the OS: wait for the last ones.
+    const received = async (expect) => {
+      await smtp.inbox.waitFor(() => true, { count: expect, timeout: 10_000 }).catch(() => {});
+      return smtp.inbox.messages.length;
+    };
+    return { port: smtp.port, reset: () => smtp.reset(), received };
+  }
+  const counts = { messages: 0 };
+  const options = { authOptional: true, disabledCommands: ["STARTTLS"] };
+  if (variant === "onData-now") {
+    options.onData = (_stream, _session, callback) => {
+      counts.messages++;
+      callback();
+    };
+  }
+  if (variant === "onData-read") {
+    options.onData = (stream, _session, callback) => {
+      stream.on("data", () => {});
+      stream.on("end", () => {
+        counts.messages++;
+        callback();
+      });
+    };
+  }
+  const server = new SMTPServer(options);
+  const port = await listen(server, server.server);
+  return variant === "engine"
+    ? { port, reset() {}, received: () => undefined }
+    : counted(port, counts);
+}
+
+function counted(port, counts) {
+  return {
+    port,
+    reset: () => {
+      counts.messages = 0;
+    },
+    received: () => counts.messages,
+  };
+}
+
+/**
+ * One run, in this (child) process: the median msg/s of its windows. Every reply
+ * is checked by the client; a server that counts must have taken every message.
+ */
+async function run({ variant, warmupMs, windows, messages }) {
+  const w = wire(makeMessage(1024));
+  const server = await start(variant);
+  const conn = await session(server.port);
+  const until = performance.now() + warmupMs;
+  while (performance.now() < until) await sendMessages(conn, w, 200, "pipelined", () => {});
+  const rates = [];
+  for (let i = 0; i < windows; i++) {
+    server.reset();
+    globalThis.gc?.();
+    const t0 = performance.now();
+    await sendMessages(conn, w, messages, "pipelined", () => {});
+    rates.push((messages / (performance.now() - t0)) * 1000);
+    const received = await server.received(messages);
+    if (received !== undefined && received !== messages) {
+      throw new Error(`${variant} took ${received} of ${messages} messages`);
+    }
+  }
+  return median(rates);
+}
+
+if (process.send) {
+  process.once("message", async (job) => {
+    try {
+      process.send({ rate: await run(job) });
+      process.exit(0);
+    } catch (err) {
+      console.error(err);
+      process.exit(1);
+    }
+  });
+} else {
+  const { values } = parseArgs({
+    options: { rounds: { type: "string", default: "3" }, quick: { type: "boolean" } },
+  });
+  const rounds = values.quick ? 1 : Math.max(1, Number(values.rounds) || 1);
+  const job = values.quick
+    ? { warmupMs: 100, windows: 1, messages: 300 }
+    : { warmupMs: 1000, windows: 3, messages: 20_000 };
+  const rates = Object.fromEntries(VARIANTS.map((v) => [v, []]));
+  for (let r = 0; r < rounds; r++) {
+    for (const variant of VARIANTS) {
+      const child = fork(new URL(import.meta.url), [], { execArgv: ["--expose-gc"] });
+      const answer = new Promise((resolve, reject) => {
+        child.once("message", resolve);
+        child.once("exit", (code) => reject(new Error(`${variant} run exited with ${code}`)));
+      });
+      child.send({ variant, ...job });
+      rates[variant].push((await answer).rate);
+    }
+  }
+  const floor = median(rates.null);
+  console.log("| variant | msg/s (median) | / null | runs |\n|---|---:|---:|---|");
+  for (const v of VARIANTS) {
+    const m = median(rates[v]);
+    const runs = rates[v].map((x) => Math.round(x)).join(", ");
+    console.log(
+      `| ${v} | ${Math.round(m).toLocaleString("en-US")} | ${(m / floor).toFixed(2)} | ${runs} |`,
+    );
+  }
+}
