@@ -51,6 +51,13 @@ export class Connection implements EngineHost {
   closedResolve: (() => void) | undefined;
   private ended = false;
   private upgrading = false;
+  /**
+   * Set once the client is known ('connect': after a PROXY header, the reverse
+   * lookup and an implicit TLS handshake). Before it, as in smtp-server, there is no
+   * SMTP session yet: a timeout drops the socket without a reply, and onClose is
+   * not called.
+   */
+  reachedSession = false;
   /** Slow-drip writes in progress (a fault): later writes, afterFlush and the close wait for them. */
   private dripping: Promise<void> | undefined;
   private readonly onBytes = (chunk: Buffer) => this.input(chunk);
@@ -105,6 +112,7 @@ export class Connection implements EngineHost {
         return;
       }
     }
+    this.reachedSession = true;
     this.owner.connected(this);
     try {
       if (o.secured) this.session.secure = true;
@@ -324,8 +332,9 @@ export class Connection implements EngineHost {
 
   private timeout(): void {
     if (this.ended) return;
-    // Mid-handshake a plaintext 421 would only corrupt the TLS stream.
-    if (this.upgrading) {
+    // Mid-handshake a plaintext 421 would only corrupt the TLS stream; before the
+    // session (a PROXY header still awaited) nobody is listening for SMTP.
+    if (this.upgrading || !this.reachedSession) {
       this.socket.destroy();
       return;
     }

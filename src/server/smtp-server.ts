@@ -161,6 +161,13 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
 
   connectionClosed(conn: Connection): void {
     if (!this.connections.delete(conn)) return;
+    if (conn.reachedSession) this.callOnClose(conn);
+    this.internals.connectionClosed?.(conn);
+    conn.closedResolve?.();
+  }
+
+  /** onClose for a connection that reached its session (smtp-server calls none for the others). */
+  private callOnClose(conn: Connection): void {
     try {
       const returned: unknown = this.hooks.onClose?.(conn.session, noop);
       // An async onClose that rejects is reported like a throwing one, never left unhandled.
@@ -172,8 +179,6 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
     } catch (err) {
       this.socketError(conn, asError(err));
     }
-    this.internals.connectionClosed?.(conn);
-    conn.closedResolve?.();
   }
 
   /**

@@ -250,8 +250,16 @@ interface Started {
   sessions: SMTPSession[];
 }
 
-async function start(options: Options): Promise<Started> {
+interface StartedOwn extends Started {
+  /** Sessions onClose was called with. */
+  closed: SMTPSession[];
+  /** Resolves once every connection has ended (the server is closed). */
+  close(): Promise<void>;
+}
+
+async function start(options: Options): Promise<StartedOwn> {
   const sessions: SMTPSession[] = [];
+  const closed: SMTPSession[] = [];
   const server = new SMTPServer({
     authOptional: true,
     ...options,
@@ -259,11 +267,15 @@ async function start(options: Options): Promise<Started> {
       sessions.push({ ...session });
       callback();
     },
+    onClose(session) {
+      closed.push(session);
+    },
   });
   server.on("error", () => undefined);
   servers.push(server);
   await server.listen(0, "127.0.0.1");
-  return { port: (server.address() as { port: number }).port, sessions };
+  const port = (server.address() as { port: number }).port;
+  return { port, sessions, closed, close: () => server.close() };
 }
 
 async function startReference(options: Record<string, unknown>): Promise<Started> {
@@ -382,10 +394,34 @@ describe("a PROXY header before the greeting (useProxy)", () => {
     ["a malformed v1 header", ascii("PROXY TCP4 1.2.3.4 5.6.7.8 99999 25\r\n")],
     ["a malformed v2 header", Buffer.from([...SIG, 0x21, 0x11, 0, 4, 1, 2, 3, 4])],
     ["a line that never ends", ascii(`PROXY ${"x".repeat(300)}`)],
-  ])("%s: `* BAD Invalid PROXY header`, no greeting, onConnect never runs", async (_n, bytes) => {
-    const { port, sessions } = await start({ useProxy: true });
-    expect(await closeTranscript(port, bytes)).toBe(PROXY_REJECTION);
-    expect(sessions).toEqual([]);
+  ])(
+    "%s: `* BAD Invalid PROXY header`, no greeting, onConnect and onClose never run",
+    async (_n, bytes) => {
+      const ours = await start({ useProxy: true });
+      expect(await closeTranscript(ours.port, bytes)).toBe(PROXY_REJECTION);
+      const c = await dial(ours.port, V1);
+      expect((await c.read()).code).toBe(220);
+      c.socket.destroy();
+      await ours.close();
+      // Only the connection that reached its session was opened and closed (as in smtp-server).
+      expect(ours.sessions).toHaveLength(1);
+      expect(ours.closed.map((x) => x.id)).toEqual(ours.sessions.map((x) => x.id));
+    },
+  );
+
+  test("a client that never sends its header is dropped at the timeout without a reply", async () => {
+    const ours = await start({ useProxy: true, socketTimeout: 100 });
+    const socket = connect({ port: ours.port, host: "127.0.0.1" });
+    sockets.push(socket);
+    socket.on("error", () => undefined);
+    let text = "";
+    socket.on("data", (d: Buffer) => {
+      text += d.toString("latin1");
+    });
+    await once(socket, "close"); // the server's idle timeout (100 ms) is the behaviour under test
+    await ours.close();
+    expect(text).toBe("");
+    expect(ours.closed).toEqual([]);
   });
 
   test("a client that leaves before its header is complete gets nothing; the server goes on", async () => {
@@ -461,6 +497,7 @@ describe("the same v1 dialogs as smtp-server 3.21", () => {
     ["SMTP instead of a header", { useProxy: true }, ascii("EHLO client.test\r\n")],
     ["UNKNOWN", { useProxy: true }, ascii("PROXY UNKNOWN\r\n")],
     ["an untrusted source", { useProxy: ["10.9.9.9"] }, Buffer.alloc(0)],
+    ["no header before the timeout", { useProxy: true, socketTimeout: 100 }, Buffer.alloc(0)],
   ])("%s", async (_n, options, first) => {
     const [ours, reference] = await Promise.all([
       start({ ...options, name: "mx.test" }),
