@@ -116,8 +116,9 @@ export class Connection implements EngineHost {
     this.owner.connected(this);
     try {
       if (o.secured) this.session.secure = true;
-      if (this.owner.hooks.onConnect) {
-        await callHook((cb) => this.owner.hooks.onConnect?.(this.session, cb));
+      const onConnect = this.owner.hooks.onConnect;
+      if (onConnect) {
+        await callHook((cb) => onConnect.call(this.owner, this.session, cb));
       }
     } catch (err) {
       if (this.ended) return;
@@ -230,7 +231,7 @@ export class Connection implements EngineHost {
 
   /** Apart from mailFrom/rcptTo so that they allocate nothing without a hook (closure contexts). */
   private addressHook(hook: NonNullable<Hooks["onMailFrom"]>, address: SMTPAddress): Promise<void> {
-    return callHook((cb) => hook(address, this.session, cb)).then(() => undefined);
+    return callHook((cb) => hook.call(this.owner, address, this.session, cb)).then(() => undefined);
   }
 
   auth(request: AuthRequest): MaybePromise<AuthOutcome> {
@@ -240,7 +241,7 @@ export class Connection implements EngineHost {
     const pass: AuthOutcome | undefined =
       request.method === "XCLIENT" ? { ok: true, user: undefined } : undefined;
     if (!hook) return pass ?? { ok: false, reply: AUTH_FAILED };
-    return callHook<AuthResponse>((cb) => hook(request, this.session, cb)).then(
+    return callHook<AuthResponse>((cb) => hook.call(this.owner, request, this.session, cb)).then(
       (res): AuthOutcome => {
         if (res?.user) return { ok: true, user: res.user };
         if (res === undefined && pass) return pass;
@@ -265,7 +266,8 @@ export class Connection implements EngineHost {
   openData(): DataSink {
     const own = this.owner.internals.openSink?.(this);
     if (own) return own;
-    return streamSink(this, this.owner.hooks.onData, this.owner.engineConfig.lmtp);
+    const owner = this.owner;
+    return streamSink(this, owner.hooks.onData, owner.engineConfig.lmtp, owner);
   }
 
   startTls(): Promise<void> {

@@ -23,7 +23,7 @@ export interface AuthResponse {
   responseCode?: number;
 }
 
-export interface SMTPServerOptions extends SecureContextOptions {
+export interface SMTPServerOptions extends SecureContextOptions, SMTPServerHandlers {
   /** Implicit TLS (RFC 8314): TLS from the first byte. */
   secure?: boolean;
   /** The socket is already secured by something in front (treat as TLS, no STARTTLS). */
@@ -93,6 +93,14 @@ export interface SMTPServerOptions extends SecureContextOptions {
   requestCert?: boolean;
   rejectUnauthorized?: boolean;
   logger?: boolean | object;
+}
+
+/**
+ * The handlers, by smtp-server's names: given as options, assigned on the server
+ * after construction, or defined as methods of a subclass. Each is called with the
+ * server as `this`.
+ */
+export interface SMTPServerHandlers {
   onConnect?(session: SMTPSession, callback: Callback): unknown;
   onSecure?(socket: TLSSocket, session: SMTPSession, callback: Callback): unknown;
   onAuth?(auth: AuthRequest, session: SMTPSession, callback: Callback<AuthResponse>): unknown;

@@ -15,21 +15,36 @@ import {
   makeCapabilities,
   type ResolvedOptions,
   resolveOptions,
+  type SMTPServerHandlers,
   type SMTPServerOptions,
 } from "./options.js";
 import { loadTestCertificates } from "./test-certs.js";
-import type { ConnectionOwner, Hooks, ServerInternals } from "./types.js";
+import {
+  type ConnectionOwner,
+  HOOK_NAMES,
+  type HookName,
+  type Hooks,
+  type ServerInternals,
+} from "./types.js";
 
 /** Internal hook-up for the fixture; not part of the public API. */
 export const INTERNALS: unique symbol = Symbol("smtp-fixture.internals");
 
 type ListenCallback = () => void;
 
+/**
+ * The handlers live on the instance, as in smtp-server (copied from the options),
+ * so code may also assign them after construction or define them as methods of a
+ * subclass. Declared by interface merging: a class field would be emitted and hide
+ * a subclass's method.
+ */
+export interface SMTPServer extends SMTPServerHandlers {}
+
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the merged members are all optional handlers, set from the options or by the user
 export class SMTPServer extends EventEmitter implements ConnectionOwner {
   readonly options: ResolvedOptions;
   readonly engineConfig: EngineConfig;
   readonly capabilities: Capabilities;
-  readonly hooks: Hooks;
   readonly internals: ServerInternals;
   /** The underlying net.Server (smtp-server exposes it the same way). */
   readonly server: Server;
@@ -46,15 +61,10 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
     this.options = resolveOptions(options);
     this.capabilities = makeCapabilities(this.options);
     this.engineConfig = Object.freeze({ ...this.options.engine, capabilities: this.capabilities });
-    this.hooks = {
-      onConnect: options.onConnect,
-      onSecure: options.onSecure,
-      onAuth: options.onAuth,
-      onMailFrom: options.onMailFrom,
-      onRcptTo: options.onRcptTo,
-      onData: options.onData,
-      onClose: options.onClose,
-    };
+    for (const name of HOOK_NAMES) {
+      const hook = options[name];
+      if (hook !== undefined) (this as Record<HookName, unknown>)[name] = hook;
+    }
     this.internals = options[INTERNALS] ?? {};
     this.tlsOptions = options;
     this.server = createServer((socket) => this.accept(socket));
@@ -159,6 +169,11 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
     if (this.listenerCount("error") > 0) this.emit("error", err);
   }
 
+  /** The handlers as connections read them: this server, read at each call. */
+  get hooks(): Hooks {
+    return this;
+  }
+
   connectionClosed(conn: Connection): void {
     if (!this.connections.delete(conn)) return;
     if (conn.reachedSession) this.callOnClose(conn);
@@ -169,7 +184,7 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
   /** onClose for a connection that reached its session (smtp-server calls none for the others). */
   private callOnClose(conn: Connection): void {
     try {
-      const returned: unknown = this.hooks.onClose?.(conn.session, noop);
+      const returned: unknown = this.onClose?.(conn.session, noop);
       // An async onClose that rejects is reported like a throwing one, never left unhandled.
       if (returned && typeof (returned as PromiseLike<unknown>).then === "function") {
         (returned as PromiseLike<unknown>).then(undefined, (err: unknown) =>

@@ -21,11 +21,17 @@ type Replies = Reply | Reply[] | undefined;
 /** smtp-server answers an `onData` error without `responseCode` with 450. */
 const DATA_ERROR_CODE = 450;
 
-export function streamSink(conn: Connection, onData: Hooks["onData"], lmtp: boolean): DataSink {
+/** `server` is the hook's `this`, as in smtp-server. */
+export function streamSink(
+  conn: Connection,
+  onData: Hooks["onData"],
+  lmtp: boolean,
+  server: unknown,
+): DataSink {
   if (!onData) return DISCARD;
   const sink = new StreamSink(conn, lmtp);
   invokeHook<Verdict>(
-    (cb) => onData(sink.stream, conn.session, cb),
+    (cb) => onData.call(server, sink.stream, conn.session, cb),
     (failed, reason, value) => sink.answered(failed, reason, value),
   );
   return sink;

@@ -57,7 +57,7 @@ export function upgradeToTls(owner: ConnectionOwner, conn: Connection): Promise<
       s.tlsOptions = { name: c.name, standardName: c.standardName, version: c.version };
       const onSecure = owner.hooks.onSecure;
       const settle = onSecure
-        ? callHook((cb) => onSecure(socket, s, cb))
+        ? callHook((cb) => onSecure.call(owner, socket, s, cb))
         : Promise.resolve(undefined);
       settle.then(
         () => {

@@ -21,16 +21,21 @@ export interface ServerInternals {
   connectionClosed?(conn: Connection): void;
 }
 
-type HookName =
-  | "onConnect"
-  | "onSecure"
-  | "onAuth"
-  | "onMailFrom"
-  | "onRcptTo"
-  | "onData"
-  | "onClose";
+/** The handlers an SMTPServer calls, by their smtp-server names. */
+export const HOOK_NAMES = [
+  "onConnect",
+  "onSecure",
+  "onAuth",
+  "onMailFrom",
+  "onRcptTo",
+  "onData",
+  "onClose",
+] as const;
 
-export type Hooks = { readonly [K in HookName]: SMTPServerOptions[K] | undefined };
+export type HookName = (typeof HOOK_NAMES)[number];
+
+/** The handlers, read at each call; each is called with the server as `this`, as in smtp-server. */
+export type Hooks = { readonly [K in HookName]?: SMTPServerOptions[K] | undefined };
 
 /** The server as its connections see it. */
 export interface ConnectionOwner {

@@ -535,3 +535,58 @@ describe("LMTP", () => {
     ]);
   });
 });
+
+describe("handlers on the instance, as in smtp-server", () => {
+  test("a handler assigned after construction is called, with the server as `this`", async () => {
+    const { server, port } = await start();
+    const seen: Array<{ self: unknown; bytes: number }> = [];
+    server.onData = function (this: unknown, stream, _session, callback) {
+      let bytes = 0;
+      stream.on("data", (chunk: Buffer) => {
+        bytes += chunk.length;
+      });
+      stream.on("end", () => {
+        seen.push({ self: this, bytes });
+        callback(null, "kept by a late handler");
+      });
+    };
+    const c = await connect(port);
+    expect(await send(c, "Subject: late\r\n\r\nhello\r\n")).toBe("250 kept by a late handler\r\n");
+    expect(seen).toEqual([{ self: server, bytes: "Subject: late\r\n\r\nhello\r\n".length }]);
+  });
+
+  test("a subclass's handler methods are called, and options given to it still win", async () => {
+    class Picky extends SMTPServer {
+      readonly refused = "nobody@example.com";
+      override onRcptTo(address: { address: string }, _session: SMTPSession, callback: Callback) {
+        callback(address.address === this.refused ? errorWithCode("No such user", 550) : null);
+      }
+      override onMailFrom(_address: unknown, _session: SMTPSession, callback: Callback) {
+        callback(errorWithCode("the method, not the option", 451));
+      }
+    }
+    const server = new Picky({
+      authOptional: true,
+      onMailFrom: (_address, _session, callback) => callback(),
+    });
+    servers.push(server);
+    await server.listen(0, "127.0.0.1");
+    const c = await connect((server.address() as { port: number }).port);
+    expect((await c.command("EHLO hooks.test")).code).toBe(250);
+    expect((await c.command("MAIL FROM:<a@example.com>")).code).toBe(250);
+    expect((await c.command("RCPT TO:<nobody@example.com>")).raw).toBe("550 No such user\r\n");
+    expect((await c.command("RCPT TO:<b@example.com>")).code).toBe(250);
+  });
+
+  test("a handler given as an option is called with the server as `this`", async () => {
+    const selves: unknown[] = [];
+    const { server, port } = await start({
+      onConnect(this: unknown, _session, callback) {
+        selves.push(this);
+        callback();
+      },
+    });
+    await connect(port);
+    expect(selves).toEqual([server]);
+  });
+});
