@@ -1,0 +1,78 @@
+/**
+ * A real Jest 30 run of test/jest-runs/ (the README's Jest set-up, as a user writes
+ * it: native ESM, the built package, startTestSmtp() in beforeAll and close in
+ * afterAll). Jest is installed by `npm run setup:runners` into
+ * node_modules/.runners/jest; without it the test skips with the reason, unless
+ * REQUIRE_REAL_CLIENTS=1 (CI), where that is a failure.
+ */
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { expect, test } from "vitest";
+import { run } from "../helpers/clients.js";
+
+const REPO = resolve(fileURLToPath(new URL("../..", import.meta.url)));
+const JEST = join(REPO, "node_modules/.runners/jest/node_modules/jest/bin/jest.js");
+const RUNS = join(REPO, "test/jest-runs");
+
+function missing(): string | undefined {
+  if (existsSync(JEST)) return undefined;
+  const why = "jest is not installed (run `npm run setup:runners`)";
+  if (process.env.REQUIRE_REAL_CLIENTS === "1") throw new Error(`${why}; CI must install it`);
+  return why;
+}
+
+interface JestReport {
+  success: boolean;
+  numPassedTests: number;
+  numFailedTests: number;
+  testResults: { assertionResults: { title: string; status: string }[] }[];
+}
+
+const skip = missing();
+
+test.skipIf(skip)(
+  `under Jest the documented set-up passes and the process exits on its own${skip ? ` (${skip})` : ""}`,
+  async () => {
+    const dir = await mkdtemp(join(tmpdir(), "smtp-fixture-jest-"));
+    try {
+      const out = join(dir, "report.json");
+      const env: NodeJS.ProcessEnv = {};
+      for (const [key, value] of Object.entries(process.env)) {
+        if (!/^(VITEST|JEST|SMTP_(HOST|PORT|URL)$|FORCE_COLOR$)/.test(key)) env[key] = value;
+      }
+      env.NODE_OPTIONS = "--experimental-vm-modules";
+      env.NO_COLOR = "1";
+      const result = await run(
+        process.execPath,
+        [
+          JEST,
+          "--rootDir",
+          RUNS,
+          "--config",
+          join(RUNS, "jest.config.mjs"),
+          "--json",
+          `--outputFile=${out}`,
+        ],
+        { env, timeoutMs: 60_000 },
+      );
+      const log = `exit ${result.code}\n${result.stdout}\n${result.stderr}`;
+      expect(result.code, log).toBe(0);
+      // A handle left open (the server, a timer) would keep Jest from exiting by itself.
+      expect(result.stderr, log).not.toMatch(/did not exit|open handle/i);
+      const report = JSON.parse(await readFile(out, "utf8")) as JestReport;
+      expect(report.success, log).toBe(true);
+      expect(report.numFailedTests, log).toBe(0);
+      expect(report.testResults.flatMap((f) => f.assertionResults.map((a) => a.status))).toEqual([
+        "passed",
+        "passed",
+        "passed",
+      ]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  },
+  90_000,
+);
