@@ -271,7 +271,11 @@ export class Connection implements EngineHost {
   }
 
   startTls(): Promise<void> {
-    return this.upgrade().then(
+    // A dripped 220 (a fault) is written in full first: the client starts the
+    // handshake only after the whole line. Nothing read meanwhile is taken for SMTP.
+    this.socket.removeListener("data", this.onBytes);
+    const upgraded = this.dripping ? this.dripping.then(() => this.upgrade()) : this.upgrade();
+    return upgraded.then(
       () => {
         if (this.engine.mode.kind !== "closed" && this.pauses.size === 0) {
           this.socket.on("data", this.onBytes);

@@ -104,7 +104,6 @@ describe("misuse gets a clear error", () => {
       /afterBytes must be a whole number/,
     ],
     ["a negative delay", () => delay.reply("RCPT", -1), /ms must be a number of milliseconds/],
-    ["slowDrip at STARTTLS", () => slowDrip("STARTTLS"), /cannot be dripped/],
     [
       "slowDrip of 0 bytes",
       () => slowDrip("EHLO", { bytesPerChunk: 0 }),

@@ -97,6 +97,24 @@ describe("slowDrip(stage, { bytesPerChunk, intervalMs })", () => {
     await smtp.inbox.waitFor("bob@example.com");
   });
 
+  test("STARTTLS: the 220 trickles out in full, then the handshake and the mail go through", async () => {
+    await using tls = await startTestSmtp({ tls: true });
+    tls.use(slowDrip("STARTTLS", { bytesPerChunk: 4, intervalMs: 1 }));
+    const out = await send(tls);
+    expect(out.ok).toBe(true);
+    const mail = await tls.inbox.waitFor("bob@example.com");
+    expect(mail.session.secure).toBe(true);
+    const pieces = tls.transcripts
+      .at(-1)!
+      .entries()
+      .filter((e) => e.direction === "server")
+      .map(text);
+    // Only the drip writes pieces this short; together they are the whole 220 line.
+    const dripped = pieces.filter((p) => p.length > 0 && p.length <= 4);
+    expect(dripped.length).toBeGreaterThan(3);
+    expect(dripped.join(""), pieces.join("|")).toBe("220 2.0.0 Ready to start TLS\r\n");
+  });
+
   test("QUIT: the 221 trickles out completely before the connection closes", async () => {
     smtp.use(slowDrip("QUIT", { bytesPerChunk: 2, intervalMs: 1 }));
     const c = await rawClient(smtp);
