@@ -103,4 +103,10 @@ export interface EngineHost {
   secret?(start: number, end: number): void;
   /** The engine holds no more than this many unprocessed bytes; the host may resume reading. */
   drained?(): void;
+  /**
+   * The client is known (smtp-server's 'connect' moments when XCLIENT or XFORWARD
+   * is on): XCLIENT ADDR and MAIL tell it once (`again` false), each XFORWARD ADDR
+   * again (`again` true).
+   */
+  clientKnown?(again: boolean): void;
 }

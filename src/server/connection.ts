@@ -58,6 +58,8 @@ export class Connection implements EngineHost {
    * not called.
    */
   reachedSession = false;
+  /** 'connect' was emitted (once; XFORWARD ADDR emits it again, as in smtp-server). */
+  private announced = false;
   /** Slow-drip writes in progress (a fault): later writes, afterFlush and the close wait for them. */
   private dripping: Promise<void> | undefined;
   private readonly onBytes = (chunk: Buffer) => this.input(chunk);
@@ -113,7 +115,6 @@ export class Connection implements EngineHost {
       }
     }
     this.reachedSession = true;
-    this.owner.connected(this);
     try {
       if (o.secured) this.session.secure = true;
       const onConnect = this.owner.hooks.onConnect;
@@ -127,6 +128,10 @@ export class Connection implements EngineHost {
       return;
     }
     if (this.ended) return;
+    // smtp-server: 'connect' once onConnect has accepted, unless XCLIENT or XFORWARD
+    // may still say who the client is (then at XCLIENT ADDR, XFORWARD ADDR or MAIL).
+    const engine = this.owner.engineConfig;
+    if (!engine.xclient && !engine.xforward) this.clientKnown(false);
     if (o.greetingDelay > 0) await new Promise((r) => setTimeout(r, o.greetingDelay));
     if (this.ended) return;
     // RFC 5321 4.3.1: the client waits for the greeting. Bytes already here are an
@@ -332,6 +337,12 @@ export class Connection implements EngineHost {
 
   drained(): void {
     this.resume("backlog");
+  }
+
+  clientKnown(again: boolean): void {
+    if (!this.reachedSession || (this.announced && !again)) return;
+    this.announced = true;
+    this.owner.connected(this);
   }
 
   // ---- lifecycle --------------------------------------------------------------

@@ -197,8 +197,10 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
   }
 
   /**
-   * The client is known (after a PROXY header, the reverse lookup and an implicit
-   * TLS handshake, as in smtp-server): 'connect' with its session.
+   * The client is known, at smtp-server's moments: once onConnect has accepted it
+   * (after a PROXY header and an implicit TLS handshake), or with XCLIENT/XFORWARD
+   * on, at XCLIENT ADDR, each XFORWARD ADDR, or the first MAIL. 'connect' with its
+   * session.
    */
   connected(conn: Connection): void {
     this.emit("connect", conn.session);

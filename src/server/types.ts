@@ -46,6 +46,6 @@ export interface ConnectionOwner {
   secureContext(servername?: string): SecureContext;
   socketError(conn: Connection, err: Error): void;
   connectionClosed(conn: Connection): void;
-  /** The connection is ready for its greeting: the server emits 'connect'. */
+  /** The client is known (see Connection.clientKnown): the server emits 'connect'. */
   connected(conn: Connection): void;
 }

@@ -41,6 +41,21 @@ interface Started {
   port: number;
   seen: Snapshot[];
   sessions: SMTPSession[];
+  /** 'connect' events, as "<line being answered> -> <remoteAddress>". */
+  connects: string[];
+  /** The line `play` is at ("greeting" before the first). */
+  at: { line: string };
+}
+
+/** Records the server's 'connect' events against the line being answered. */
+function watchConnects(server: {
+  on(event: "connect", fn: (info: { remoteAddress: string }) => void): unknown;
+}): Pick<Started, "connects" | "at"> {
+  const watched = { connects: [] as string[], at: { line: "greeting" } };
+  server.on("connect", (info) => {
+    watched.connects.push(`${watched.at.line} -> ${info.remoteAddress}`);
+  });
+  return watched;
 }
 
 async function start(options: Options = {}): Promise<Started> {
@@ -60,9 +75,10 @@ async function start(options: Options = {}): Promise<Started> {
     ...options,
   });
   server.on("error", () => undefined);
+  const watched = watchConnects(server);
   closers.push(() => server.close());
   await server.listen(0, "127.0.0.1");
-  return { port: (server.address() as { port: number }).port, seen, sessions };
+  return { port: (server.address() as { port: number }).port, seen, sessions, ...watched };
 }
 
 async function startReference(options: Record<string, unknown>): Promise<Started> {
@@ -83,9 +99,15 @@ async function startReference(options: Record<string, unknown>): Promise<Started
     ...options,
   } as ConstructorParameters<typeof ReferenceServer>[0]);
   server.on("error", () => undefined);
+  const watched = watchConnects(server);
   closers.push(() => new Promise((resolve) => server.close(() => resolve(undefined))));
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return { port: (server.server.address() as { port: number }).port, seen, sessions: [] };
+  return {
+    port: (server.server.address() as { port: number }).port,
+    seen,
+    sessions: [],
+    ...watched,
+  };
 }
 
 async function connect(port: number): Promise<RawClient> {
@@ -96,9 +118,10 @@ async function connect(port: number): Promise<RawClient> {
 }
 
 /** Plays `lines` one at a time; the replies' codes (a multi-line reply counts once). */
-async function play(c: RawClient, lines: readonly string[]): Promise<string[]> {
+async function play(c: RawClient, lines: readonly string[], at?: Started["at"]): Promise<string[]> {
   const out: string[] = [];
   for (const line of lines) {
+    if (at) at.line = line;
     const r = await c.command(line);
     out.push(`${line} -> ${r.code}`);
   }
@@ -169,6 +192,11 @@ describe("XCLIENT and XFORWARD dialogs match smtp-server 3.21, session included"
       ],
     ],
     [
+      "without XCLIENT the client is known at the first MAIL",
+      { useXClient: true },
+      ["EHLO proxy.test", "MAIL FROM:<a@example.com>", "RSET", "MAIL FROM:<a@example.com>"],
+    ],
+    [
       "untrusted peers get 550",
       { useXClient: ["10.0.0.1"], useXForward: ["10.0.0.1"] },
       ["EHLO proxy.test", "XCLIENT ADDR=10.1.2.3", "XFORWARD ADDR=10.1.2.3"],
@@ -178,11 +206,48 @@ describe("XCLIENT and XFORWARD dialogs match smtp-server 3.21, session included"
   test.each(DIALOGS)("%s", async (_name, options, lines) => {
     const [ours, reference] = await Promise.all([start(options), startReference(options)]);
     const [mine, theirs] = await Promise.all([connect(ours.port), connect(reference.port)]);
-    const [myCodes, theirCodes] = await Promise.all([play(mine, lines), play(theirs, lines)]);
+    const [myCodes, theirCodes] = await Promise.all([
+      play(mine, lines, ours.at),
+      play(theirs, lines, reference.at),
+    ]);
     expect(myCodes).toEqual(theirCodes);
     expect(portless(ours.seen, mine.socket.localPort!)).toEqual(
       portless(reference.seen, theirs.socket.localPort!),
     );
+    // 'connect' at the same moments, with the same client (XCLIENT ADDR, each XFORWARD
+    // ADDR, or the first MAIL when XCLIENT/XFORWARD is on; else before the greeting).
+    expect(ours.connects).toEqual(reference.connects);
+  });
+
+  test("'connect' comes once onConnect has accepted, and never for a client it refused", async () => {
+    /** onConnect refusing the first client and accepting the second, logging the order. */
+    const refuseFirst = (log: string[]) => {
+      let n = 0;
+      return {
+        onConnect(_session: SMTPSession, cb: (err?: Error) => void) {
+          log.push("onConnect");
+          cb(n++ === 0 ? Object.assign(new Error("go away"), { responseCode: 554 }) : undefined);
+        },
+      };
+    };
+    const [mineLog, theirLog] = [[] as string[], [] as string[]];
+    const [ours, reference] = await Promise.all([
+      start(refuseFirst(mineLog)),
+      startReference(refuseFirst(theirLog)),
+    ]);
+    for (const [server, log] of [
+      [ours, mineLog],
+      [reference, theirLog],
+    ] as const) {
+      for (let i = 0; i < 2; i++) {
+        const c = await RawClient.connect(server.port);
+        clients.push(c);
+        log.push(`${(await c.read()).code}`);
+        log.push(`connects: ${server.connects.length}`);
+      }
+    }
+    expect(mineLog).toEqual(["onConnect", "554", "connects: 0", "onConnect", "220", "connects: 1"]);
+    expect(mineLog).toEqual(theirLog);
   });
 
   test("EHLO offers both keywords to a trusted peer exactly as smtp-server does", async () => {

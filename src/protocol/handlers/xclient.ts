@@ -66,6 +66,7 @@ export function xclient(e: Engine, args: string): MaybePromise<void> {
   if (!attrs) return;
   const s = e.session;
   for (const [key, value] of attrs) s.xClient.set(key, applyXclient(s, key, value));
+  if (attrs.has("ADDR")) e.host.clientKnown?.(false);
   return login(e, attrs.get("LOGIN"), () => {
     // The session starts over for the relayed client, whatever it sends next.
     e.resetTransaction();
@@ -82,6 +83,7 @@ export function xforward(e: Engine, args: string): void {
   // No EHLO follows XFORWARD: the hooks of this transaction see the relayed client.
   e.resetTransaction();
   s.transmissionType = transmissionType(e);
+  if (attrs.has("ADDR")) e.host.clientKnown?.(true);
   e.reply("OTHER", "XFORWARD", REPLIES.ok);
 }
 
