@@ -52,10 +52,10 @@ export class Connection implements EngineHost {
   private ended = false;
   private upgrading = false;
   /**
-   * Set once the client is known ('connect': after a PROXY header, the reverse
-   * lookup and an implicit TLS handshake). Before it, as in smtp-server, there is no
-   * SMTP session yet: a timeout drops the socket without a reply, and onClose is
-   * not called.
+   * Set once the socket is an SMTP connection: after a PROXY header, the reverse
+   * lookup and an implicit TLS handshake, before onConnect. Before it, as in
+   * smtp-server, there is no session yet: a timeout drops the socket without a
+   * reply, and onClose is not called.
    */
   reachedSession = false;
   /** 'connect' was emitted (once; XFORWARD ADDR emits it again, as in smtp-server). */
