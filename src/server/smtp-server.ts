@@ -62,8 +62,15 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
     this.capabilities = makeCapabilities(this.options);
     this.engineConfig = Object.freeze({ ...this.options.engine, capabilities: this.capabilities });
     for (const name of HOOK_NAMES) {
-      const hook = options[name];
-      if (hook !== undefined) (this as Record<HookName, unknown>)[name] = hook;
+      const hook: unknown = options[name];
+      // Absent (undefined or null) leaves the handler alone, so a subclass method stays.
+      if (hook === undefined || hook === null) continue;
+      if (typeof hook !== "function") {
+        throw new TypeError(
+          `SMTPServer: ${name} must be a function (callback style or async), got ${typeof hook}`,
+        );
+      }
+      (this as Record<HookName, unknown>)[name] = hook;
     }
     this.internals = options[INTERNALS] ?? {};
     this.tlsOptions = options;

@@ -578,6 +578,20 @@ describe("handlers on the instance, as in smtp-server", () => {
     expect((await c.command("RCPT TO:<b@example.com>")).code).toBe(250);
   });
 
+  test("a handler option that is not a function is refused at construction; null means none", () => {
+    expect(() => new SMTPServer({ onData: "save" as unknown as OnData })).toThrow(
+      "SMTPServer: onData must be a function (callback style or async), got string",
+    );
+    class WithMethod extends SMTPServer {
+      override onConnect(_session: SMTPSession, callback: Callback) {
+        callback();
+      }
+    }
+    const options = { onConnect: null } as unknown as Options;
+    const server = new WithMethod(options);
+    expect(server.onConnect).toBe(WithMethod.prototype.onConnect);
+  });
+
   test("a handler given as an option is called with the server as `this`", async () => {
     const selves: unknown[] = [];
     const { server, port } = await start({
