@@ -74,19 +74,27 @@ function zero(counts) {
   counts.connections = 0;
 }
 
+/**
+ * This package's SMTPServer with the benchmark's options and the `onData` that
+ * `makeOnData(counts)` returns (undefined: none, the engine alone; it counts nothing).
+ */
+export async function startSMTPServer(makeOnData = countingOnData) {
+  const counts = newCounts();
+  const options = { ...serverOptions(counts), onData: makeOnData(counts) };
+  const server = new SMTPServer(options);
+  countConnections(server.server, counts);
+  await server.listen(0, HOST);
+  return {
+    kind: "SMTPServer",
+    port: server.address().port,
+    stats: async () => ({ ...counts }),
+    reset: () => zero(counts),
+    close: () => server.close(),
+  };
+}
+
 const starters = {
-  async SMTPServer() {
-    const counts = newCounts();
-    const server = new SMTPServer(serverOptions(counts));
-    countConnections(server.server, counts);
-    await server.listen(0, HOST);
-    return {
-      port: server.address().port,
-      stats: async () => ({ ...counts }),
-      reset: () => zero(counts),
-      close: () => server.close(),
-    };
-  },
+  SMTPServer: () => startSMTPServer(),
 
   async fixture() {
     const counts = newCounts();
