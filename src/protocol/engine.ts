@@ -19,6 +19,8 @@ import { emptyEnvelope, type SMTPSession, type Stage } from "./types.js";
 import { andThen, isPromise, type MaybePromise } from "./util.js";
 
 const LF = 0x0a;
+/** What a logger sees instead of an AUTH payload (smtp-server's marker). */
+const SECURED = "/* secured */";
 const CR = 0x0d;
 
 /** Input waiting for a pending hook: `buf` from `from`; `base` is buf[0]'s stream offset. */
@@ -143,7 +145,9 @@ export class Engine {
   }
 
   send(r: Reply): void {
-    this.out += serializeReply(r, this.config.capabilities.has("ENHANCEDSTATUSCODES"));
+    const text = serializeReply(r, this.config.capabilities.has("ENHANCEDSTATUSCODES"));
+    this.out += text;
+    this.host.said?.(text);
   }
 
   flush(): void {
@@ -449,8 +453,10 @@ export class Engine {
 
   /** One command line (CR stripped). `more`: further input followed it in the same read. */
   private line(text: string, start: number, more: boolean): void {
+    const heard = this.host.heard;
     if (this.mode.kind === "sasl") {
       this.host.secret?.(start, start + Buffer.byteLength(text));
+      heard?.("AUTH", SECURED);
       this.run(saslLine(this, this.mode.step, text));
       return;
     }
@@ -458,10 +464,12 @@ export class Engine {
     const sp = text.indexOf(" ");
     const verb = verbOf(text, sp === -1 ? text.length : sp);
     const args = sp === -1 ? "" : text.slice(sp + 1);
+    let payload = -1;
     if (verb === "AUTH" && sp !== -1) {
-      const payload = args.indexOf(" ");
+      payload = args.indexOf(" ");
       if (payload !== -1) this.host.secret?.(start + sp + 2 + payload, start + text.length);
     }
+    if (heard) heard(verb, payload === -1 ? text : `${text.slice(0, sp + 1 + payload)} ${SECURED}`);
     this.dispatch(verb, args, text);
   }
 

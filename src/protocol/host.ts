@@ -99,6 +99,15 @@ export interface EngineHost {
    * records attempts from it. Accepting replies are not reported (no event per command).
    */
   observe?: ((event: ReplyEvent) => void) | undefined;
+  /**
+   * For a logger, present only when one listens: each command line as heard (AUTH
+   * payloads and SASL responses replaced by `/* secured *\/`), and the size of each
+   * message's data once it ended; and each reply as it is queued (before the next
+   * command is read, so the lines interleave as the conversation went).
+   */
+  heard?: ((command: string, line: string) => void) | undefined;
+  said?: ((reply: string) => void) | undefined;
+  dataHeard?: ((bytes: number) => void) | undefined;
   /** Bytes [start, end) of the client's byte stream are secret (AUTH payloads). */
   secret?(start: number, end: number): void;
   /** The engine holds no more than this many unprocessed bytes; the host may resume reading. */

@@ -22,6 +22,7 @@ import { AUTH_FAILED, type AuthRequest } from "../protocol/sasl.js";
 import { newSession, type SMTPAddress, type SMTPSession, type Stage } from "../protocol/types.js";
 import type { MaybePromise } from "../protocol/util.js";
 import { callHook } from "./hooks.js";
+import { type Log, userField, withoutCrlf } from "./logger.js";
 import type { AuthResponse } from "./options.js";
 import { acceptProxy } from "./proxy.js";
 import { reverseLookup } from "./reverse-lookup.js";
@@ -70,6 +71,11 @@ export class Connection implements EngineHost {
     | ((stage: Stage, command: string) => MaybePromise<Directive | undefined>)
     | undefined;
   readonly observe: ((event: ReplyEvent) => void) | undefined;
+  /** The server's `logger`, when it is on; then also the engine's `heard` and `dataHeard`. */
+  private readonly log: Log | undefined;
+  readonly heard: ((command: string, line: string) => void) | undefined;
+  readonly dataHeard: ((bytes: number) => void) | undefined;
+  readonly said: ((reply: string) => void) | undefined;
 
   constructor(owner: ConnectionOwner, socket: Socket, number: number) {
     this.owner = owner;
@@ -82,13 +88,31 @@ export class Connection implements EngineHost {
       ? (stage, command) => internals.intercept?.(this, stage, command)
       : undefined;
     this.observe = internals.observe ? (event) => internals.observe?.(this, event) : undefined;
+    const log = owner.options.log;
+    this.log = log;
+    this.heard = log
+      ? (command, line) =>
+          log.debug({ tnx: "command", cid: this.id, command, user: this.user() }, "C:", line)
+      : undefined;
+    this.dataHeard = log
+      ? (bytes) =>
+          log.debug(
+            { tnx: "data", cid: this.id, bytes, user: this.user() },
+            "C: <%s bytes of DATA>",
+            bytes,
+          )
+      : undefined;
+    this.said = log
+      ? (reply) =>
+          log.debug({ tnx: "send", cid: this.id, user: this.user() }, "S:", withoutCrlf(reply))
+      : undefined;
     this.engine = new Engine(owner.engineConfig, this, this.session);
     this.transcript = owner.internals.transcripts
       ? new TranscriptRecorder(number, this.id, this.session.remoteAddress, this.session.remotePort)
       : undefined;
     socket.setNoDelay(true);
     socket.on("error", (err) => owner.socketError(this, err));
-    socket.on("close", () => this.closed());
+    socket.on("close", (hadError: boolean) => this.closed(hadError));
     if (owner.options.socketTimeout > 0) {
       socket.setTimeout(owner.options.socketTimeout, () => this.timeout());
     }
@@ -98,7 +122,17 @@ export class Connection implements EngineHost {
   async start(): Promise<void> {
     const o = this.owner.options;
     // A PROXY header comes first, before any TLS; then (if on) reverse DNS, bounded.
-    if (!(await acceptProxy(this.socket, o.proxy, this.session))) return this.close();
+    const proxied = await acceptProxy(this.socket, o.proxy, this.session);
+    if (!proxied) return this.close();
+    if (this.log && proxied === "header" && !o.ignoredHosts.has(this.session.remoteAddress)) {
+      this.log.info(
+        { tnx: "proxy", cid: this.id, proxy: this.session.remoteAddress },
+        "[%s] PROXY from %s through %s",
+        this.id,
+        this.session.remoteAddress,
+        this.socket.remoteAddress,
+      );
+    }
     if (o.reverseLookup) {
       this.session.clientHostname = await reverseLookup(this.session.remoteAddress, o.resolver);
     }
@@ -121,8 +155,10 @@ export class Connection implements EngineHost {
       if (onConnect) {
         await callHook((cb) => onConnect.call(this.owner, this.session, cb));
       }
+      this.logConnection();
     } catch (err) {
       if (this.ended) return;
+      this.logConnection();
       this.engine.reply("CONNECT", "", connectRefusal(err), "onConnect");
       this.engine.close();
       return;
@@ -148,6 +184,20 @@ export class Connection implements EngineHost {
     }
     this.engine.greet();
     this.socket.on("data", this.onBytes);
+  }
+
+  private logConnection(): void {
+    const s = this.session;
+    this.log?.info(
+      { tnx: "connection", cid: this.id, host: s.remoteAddress, hostname: s.clientHostname },
+      "Connection from %s",
+      s.clientHostname,
+    );
+  }
+
+  /** The `user` field of log entries. */
+  private user(): unknown {
+    return userField(this.session.user);
   }
 
   private input(chunk: Buffer): void {
@@ -240,6 +290,31 @@ export class Connection implements EngineHost {
   }
 
   auth(request: AuthRequest): MaybePromise<AuthOutcome> {
+    const outcome = this.askAuth(request);
+    const log = this.log;
+    if (!log) return outcome;
+    const { method, username } = request;
+    const logged = (o: AuthOutcome): AuthOutcome => {
+      const entry = { tnx: o.ok ? "auth" : "authfail", cid: this.id, method, user: username };
+      if (o.ok) log.info(entry, "%s authenticated using %s", username, method);
+      else log.info(entry, "Authentication failed for %s using %s", username, method);
+      return o;
+    };
+    if (!(outcome instanceof Promise)) return logged(outcome);
+    return outcome.then(logged, (err: unknown) => {
+      const message = err instanceof Error ? err.message : String(err);
+      log.info(
+        { err, tnx: "autherror", cid: this.id, method, user: username },
+        "Authentication error for %s using %s. %s",
+        username,
+        method,
+        message,
+      );
+      throw err;
+    });
+  }
+
+  private askAuth(request: AuthRequest): MaybePromise<AuthOutcome> {
     const hook = this.owner.hooks.onAuth;
     // smtp-server: XCLIENT LOGIN passes unauthenticated (user undefined) without an
     // onAuth or on a bare callback(); only a response without a user refuses it.
@@ -282,6 +357,14 @@ export class Connection implements EngineHost {
     const upgraded = this.dripping ? this.dripping.then(() => this.upgrade()) : this.upgrade();
     return upgraded.then(
       () => {
+        if (this.log) {
+          const cipher = (this.socket as TLSSocket).getCipher?.()?.name;
+          this.log.info(
+            { tnx: "starttls", cid: this.id, user: this.user(), cipher },
+            "Connection upgraded to TLS using",
+            cipher ?? "N/A",
+          );
+        }
         if (this.engine.mode.kind !== "closed" && this.pauses.size === 0) {
           this.socket.on("data", this.onBytes);
         }
@@ -363,7 +446,9 @@ export class Connection implements EngineHost {
   cut(): void {
     if (!this.upgrading) {
       const enhanced = this.owner.engineConfig.capabilities.has("ENHANCEDSTATUSCODES");
-      this.write(serializeReply(REPLIES.shuttingDown, enhanced));
+      const text = serializeReply(REPLIES.shuttingDown, enhanced);
+      this.said?.(text);
+      this.write(text);
     }
     this.ended = true;
     this.socket.end();
@@ -376,12 +461,32 @@ export class Connection implements EngineHost {
     this.engine.shutdown();
   }
 
-  private closed(): void {
+  private closed(hadError: boolean): void {
     this.ended = true;
+    if (this.log) this.logClose(hadError);
     if (this.transcript) this.transcript.closed = true;
     this.engine.lost();
     this.flushed();
     this.owner.connectionClosed(this);
+  }
+
+  private logClose(hadError: boolean): void {
+    const log = this.log;
+    if (!log) return;
+    const s = this.session;
+    const host = s.remoteAddress;
+    const user = this.user();
+    log.info(
+      { tnx: "close", cid: this.id, host, user, hadError },
+      `%s received "close" event from %s${hadError ? " after error" : ""}`,
+      this.id,
+      host,
+    );
+    log.info(
+      { tnx: "close", cid: this.id, host, user },
+      "Connection closed to %s",
+      s.clientHostname || host,
+    );
   }
 }
 

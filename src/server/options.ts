@@ -10,6 +10,7 @@ import { type AuthRequest, isSaslMethod, type SaslMethod } from "../protocol/sas
 import { resolveTrust, type Trust } from "../protocol/trust.js";
 import type { SMTPAddress, SMTPSession } from "../protocol/types.js";
 import type { SMTPDataStream } from "./data-stream.js";
+import { type Log, resolveLog, type SMTPLogger } from "./logger.js";
 import type { Resolver } from "./reverse-lookup.js";
 
 type Callback<T = void> = (err?: Error | null, value?: T) => void;
@@ -92,7 +93,15 @@ export interface SMTPServerOptions extends SecureContextOptions, SMTPServerHandl
   /** Ask clients for a certificate (smtp-server's TLS option). */
   requestCert?: boolean;
   rejectUnauthorized?: boolean;
-  logger?: boolean | object;
+  /**
+   * smtp-server's logging: `true` prints the conversation to the console (`S:` and
+   * `C:` lines, AUTH payloads masked), an object (bunyan, pino, ...) gets the entries.
+   */
+  logger?: boolean | SMTPLogger;
+  /** The `component` field of every log entry (default `"smtp-server"`). */
+  component?: string;
+  /** Addresses whose PROXY header is not logged (smtp-server's only use of it). */
+  ignoredHosts?: string[];
 }
 
 /**
@@ -133,6 +142,9 @@ export interface ResolvedOptions {
   readonly proxy: Trust;
   readonly tls: SecureContextOptions & { requestCert?: boolean; rejectUnauthorized?: boolean };
   readonly sni: ReadonlyMap<string, SecureContextOptions>;
+  /** The `logger` option as the server calls it; undefined when off. */
+  readonly log: Log | undefined;
+  readonly ignoredHosts: ReadonlySet<string>;
 }
 
 function nonNegative(name: string, value: number | undefined, fallback: number): number {
@@ -244,6 +256,8 @@ export function resolveOptions(o: SMTPServerOptions): ResolvedOptions {
     proxy: resolveTrust(o.useProxy, "useProxy"),
     tls: o,
     sni,
+    log: resolveLog(o.logger, o.component),
+    ignoredHosts: new Set(o.ignoredHosts ?? []),
   });
 }
 

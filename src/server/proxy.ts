@@ -155,17 +155,18 @@ export const PROXY_REJECTION = "* BAD Invalid PROXY header\r\n";
 
 /**
  * Before anything else on a connection: when `trust` expects a PROXY header from
- * this peer, reads it and puts the relayed addresses in `session`. Resolves true to
- * go on (also when no header is expected: the peer talks SMTP at once, as in
- * smtp-server), false when the connection is over: the header was malformed (the
- * client gets `* BAD Invalid PROXY header`) or the socket ended first.
+ * this peer, reads it and puts the relayed addresses in `session`. Resolves
+ * `"header"` (read and applied) or `"none"` (no header expected: the peer talks
+ * SMTP at once, as in smtp-server) to go on, `false` when the connection is over:
+ * the header was malformed (the client gets `* BAD Invalid PROXY header`) or the
+ * socket ended first.
  */
 export async function acceptProxy(
   socket: Socket,
   trust: Trust,
   session: SMTPSession,
-): Promise<boolean> {
-  if (trust === false || !isTrusted(trust, socket.remoteAddress ?? "")) return true;
+): Promise<"header" | "none" | false> {
+  if (trust === false || !isTrusted(trust, socket.remoteAddress ?? "")) return "none";
   const read = await readProxyHeader(socket);
   if (read.kind === "closed") return false;
   if (read.kind === "invalid") {
@@ -182,7 +183,7 @@ export async function acceptProxy(
     session.localAddress = destination.address;
     session.localPort = destination.port;
   }
-  return true;
+  return "header";
 }
 
 type ProxyRead = Exclude<ProxyParse, { kind: "more" }> | { readonly kind: "closed" };

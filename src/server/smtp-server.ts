@@ -11,6 +11,7 @@ import type { EngineConfig } from "../protocol/config.js";
 import { REPLIES } from "../protocol/replies.js";
 import { serializeReply } from "../protocol/reply.js";
 import { Connection } from "./connection.js";
+import { type ServerLogger, serverLogger, userField } from "./logger.js";
 import {
   makeCapabilities,
   type ResolvedOptions,
@@ -49,6 +50,8 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
   /** The underlying net.Server (smtp-server exposes it the same way). */
   readonly server: Server;
   readonly connections = new Set<Connection>();
+  /** smtp-server's `server.logger`: the `logger` option's methods, no-ops when it is off. */
+  readonly logger: ServerLogger;
   private connectionCount = 0;
   private tlsOptions: SecureContextOptions;
   private contexts = new Map<string, SecureContext>();
@@ -73,6 +76,7 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
       (this as Record<HookName, unknown>)[name] = hook;
     }
     this.internals = options[INTERNALS] ?? {};
+    this.logger = serverLogger(this.options.log);
     this.tlsOptions = options;
     this.server = createServer((socket) => this.accept(socket));
     // A failed listen() already rejects its promise; re-emitting the error with no
@@ -104,6 +108,7 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
       };
       const ready = () => {
         settle();
+        this.logListening();
         this.emit("listening");
         cb?.();
         resolve(this);
@@ -118,6 +123,26 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
         failed(err instanceof Error ? err : new Error(String(err)));
       }
     });
+  }
+
+  private logListening(): void {
+    const address = this.server.address();
+    if (!this.options.log || !address || typeof address === "string") return;
+    const host = address.family === "IPv4" ? address.address : `[${address.address}]`;
+    this.options.log.info(
+      {
+        tnx: "listen",
+        host: address.address,
+        port: address.port,
+        secure: this.options.secure,
+        protocol: this.engineConfig.lmtp ? "LMTP" : "SMTP",
+      },
+      "%s%s Server listening on %s:%s",
+      this.options.secure ? "Secure " : "",
+      this.engineConfig.lmtp ? "LMTP" : "SMTP",
+      host,
+      address.port,
+    );
   }
 
   /** Like smtp-server's `server.address()` on the net.Server. */
@@ -150,6 +175,7 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
       await Promise.all([stopped, ...[...this.connections].map((c) => closedOf(c))]);
       clearTimeout(cut);
     }
+    this.options.log?.info({ tnx: "closed" }, "SMTP Server closed");
     this.emit("close");
   }
 
@@ -173,6 +199,13 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
   socketError(conn: Connection, err: Error): void {
     // Client-caused socket errors (resets, broken pipes) are reported, never thrown.
     (err as Error & { remote?: string }).remote = conn.session.remoteAddress;
+    this.options.log?.error(
+      { err, tnx: "error", user: userField(conn.session.user) },
+      "%s %s %s",
+      conn.id,
+      conn.session.remoteAddress,
+      err.message,
+    );
     if (this.listenerCount("error") > 0) this.emit("error", err);
   }
 

@@ -50,6 +50,7 @@ function refusesOversized(e: Engine): boolean {
 
 export function finishData(e: Engine, decoder: DataDecoder, sink: DataSink): MaybePromise<void> {
   e.mode = COMMAND_MODE;
+  e.host.dataHeard?.(decoder.bytes);
   const size = e.config.size;
   const info: DataEndInfo = {
     bytes: decoder.bytes,
@@ -122,6 +123,7 @@ export function finishBdat(e: Engine, sink: DataSink, last: boolean): MaybePromi
   e.mode = COMMAND_MODE;
   const t = e.bdat;
   if (!t || t.sink !== sink) return; // a skipped BDAT was answered already
+  if (last) e.host.dataHeard?.(t.bytes);
   if (t.sizeExceeded && refusesOversized(e)) {
     e.bdat = undefined;
     t.sink.abort("size");
