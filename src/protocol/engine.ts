@@ -495,6 +495,9 @@ export class Engine {
     // when there is one (this runs for every command), in a function of their own:
     // V8 allocates a function's closure context on entry, used or not.
     const stage = spec.stage;
+    // smtp-server: with XCLIENT/XFORWARD on, the first MAIL tells who the client is
+    // ('connect'), whatever answers it (the handler or a fault).
+    if (stage === "MAIL") this.host.clientKnown?.(false);
     const d = stage ? this.ask(stage, text) : undefined;
     if (stage === undefined || d === undefined) this.run(spec.run(this, args, text));
     else this.run(this.dispatchDirected(spec, stage, d, args, text));

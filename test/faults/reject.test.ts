@@ -276,3 +276,27 @@ describe("reject.<stage>() as nodemailer sees it", () => {
     expect(seen).toEqual(["BDAT 3"]);
   });
 });
+
+describe("with XCLIENT on", () => {
+  test("a MAIL answered by a fault still tells who the client is ('connect', as smtp-server at MAIL)", async () => {
+    const relay = await startTestSmtp({ useXClient: true, faults: [reject.mail()] });
+    try {
+      const connects: string[] = [];
+      relay.server.on("connect", (session: { remoteAddress: string }) => {
+        connects.push(session.remoteAddress);
+      });
+      const c = await RawClient.connect(relay.port);
+      await c.read();
+      await c.command("EHLO raw.test");
+      expect(connects).toEqual([]);
+      expect((await c.command(MAIL_FROM)).code).toBe(550);
+      expect(connects).toEqual(["127.0.0.1"]);
+      // Once per connection, as without the fault.
+      expect((await c.command(MAIL_FROM)).code).toBe(550);
+      expect(connects).toEqual(["127.0.0.1"]);
+      c.close();
+    } finally {
+      await relay.close();
+    }
+  });
+});

@@ -14,7 +14,6 @@ import type { SMTPAddress } from "../types.js";
 import type { MaybePromise } from "../util.js";
 
 export function mail(e: Engine, args: string, line: string): MaybePromise<void> {
-  e.host.clientKnown?.(false);
   const cfg = e.config;
   const caps = cfg.capabilities;
   const parsed = parseMailFrom(args, { lenient: cfg.lenientAddressParsing });
