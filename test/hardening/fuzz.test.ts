@@ -13,7 +13,7 @@
  * client saw acknowledging a message.
  *
  * One fixture is shared by each property. FUZZ_RUNS=n runs each property n times
- * (default 150), e.g. `FUZZ_RUNS=2000 npx vitest run test/hardening/fuzz.test.ts`.
+ * (default 500: about 15 s here), e.g. `FUZZ_RUNS=2000 npx vitest run test/hardening/fuzz.test.ts`.
  */
 import { createHash } from "node:crypto";
 import fc from "fast-check";
@@ -30,7 +30,7 @@ import {
   type Reply,
 } from "./support.js";
 
-const RUNS = Math.round(envCount("FUZZ_RUNS", 150));
+const RUNS = Math.round(envCount("FUZZ_RUNS", 500));
 /** Upper bound for a connection to end after the client half-closed or dropped it. */
 const CLOSE_BOUND_MS = 3000;
 /** Per-test budget: generous, scaled with the run count. */
