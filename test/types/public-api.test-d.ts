@@ -127,6 +127,24 @@ expectTypeOf(server.close()).resolves.toBeVoid();
 expectTypeOf<SMTPServerOptions>().toHaveProperty("onAuth");
 expectTypeOf(new SMTPError(550, "x")).toHaveProperty("responseCode");
 
+// logger: true, console, or a bunyan/pino-style object (entry first, or the message alone)
+const bunyanLike = {
+  info(_entry: object, _message?: string, ..._args: unknown[]): void {},
+  debug(_entry: object, _message?: string, ..._args: unknown[]): void {},
+};
+const pinoLike: { info: { (obj: object, msg?: string): void; (msg: string): void } } = {
+  info: () => {},
+};
+new SMTPServer({ logger: true, component: "mail-tests", ignoredHosts: ["10.0.0.1"] });
+new SMTPServer({ logger: console });
+new SMTPServer({ logger: bunyanLike });
+new SMTPServer({ logger: pinoLike });
+startTestSmtp({ logger: true });
+expectTypeOf(server.logger.info).toBeCallableWith("message %s", "arg");
+expectTypeOf(server.logger.debug).toBeCallableWith({ tnx: "custom" }, "message");
+// @ts-expect-error -- a level name is not a logger
+new SMTPServer({ logger: "debug" });
+
 // smtp-fixture/vitest
 expectTypeOf(smtpMatchers).toBeObject();
 expectTypeOf(smtpTest).toBeFunction();
