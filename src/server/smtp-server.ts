@@ -126,10 +126,12 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
   }
 
   private logListening(): void {
+    const log = this.options.log;
+    if (!log) return;
     const address = this.server.address();
-    if (!this.options.log || !address || typeof address === "string") return;
+    if (!address || typeof address === "string") return;
     const host = address.family === "IPv4" ? address.address : `[${address.address}]`;
-    this.options.log.info(
+    log.info(
       {
         tnx: "listen",
         host: address.address,
