@@ -33,6 +33,8 @@ const FULL = {
   greetingsSlow: 20,
   /** One connection: send for this long before measuring (steady state, as the 50 connections). */
   oneConnectionWarmupMs: 1000,
+  /** After the warm-up's garbage is collected: traffic again before the window (see scenarios.mjs). */
+  oneConnectionSettleMs: 250,
   pipelined: 20_000,
   lockstep: 5000,
   concurrency: 50,
@@ -58,6 +60,7 @@ const QUICK = {
   greetings: 20,
   greetingsSlow: 3,
   oneConnectionWarmupMs: 100,
+  oneConnectionSettleMs: 20,
   pipelined: 300,
   lockstep: 200,
   warmupMs: 200,
