@@ -7,7 +7,9 @@ const REQUEST_TIMEOUT_MS = 120_000;
 /** A server of `kind` in a child process: `{ port, request(cmd, args), close() }`. */
 export function forkServer(kind) {
   const child = fork(CHILD, [kind], {
-    execArgv: ["--expose-gc"],
+    // BENCH_SERVER_ARGS: extra node flags for the server process, e.g. to profile it:
+    // BENCH_SERVER_ARGS="--cpu-prof --cpu-prof-dir=bench/results" node bench/run.mjs --only conns50
+    execArgv: ["--expose-gc", ...(process.env.BENCH_SERVER_ARGS?.split(" ").filter(Boolean) ?? [])],
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
   const pending = new Map();
