@@ -50,7 +50,12 @@ export function resolveLog(option: unknown, component = "smtp-server"): Log | un
     log[level] = (entry, message, ...args) => {
       const method = target[level];
       if (typeof method !== "function") return;
-      method.call(target, { component, ...entry }, message, ...args);
+      try {
+        method.call(target, { component, ...entry }, message, ...args);
+      } catch {
+        // A logger that throws must not take the conversation down with it: the
+        // line is lost, the SMTP session goes on.
+      }
     };
   }
   return log;

@@ -212,6 +212,25 @@ describe("logger: an object with level methods", () => {
     expect(error?.text).toMatch(/^\S+ 127\.0\.0\.1 onClose broke$/);
   });
 
+  test("a logger that throws loses its line, never the conversation", async () => {
+    const broken: SMTPLogger = {
+      debug() {
+        throw new Error("log sink full");
+      },
+      info() {
+        throw new Error("log sink full");
+      },
+    };
+    const { server, port } = await start({ logger: broken, authOptional: true, ...accept });
+    const client = await RawClient.connect(port);
+    expect((await client.read()).code).toBe(220);
+    expect((await client.command("EHLO client.test")).code).toBe(250);
+    expect((await client.command("MAIL FROM:<a@x.test>")).code).toBe(250);
+    expect((await client.command("QUIT")).code).toBe(221);
+    await client.waitClose();
+    await server.close();
+  });
+
   test("a PROXY header is logged unless the relayed address is in ignoredHosts", async () => {
     async function proxied(ignoredHosts: string[] | undefined): Promise<string[]> {
       const { logger, calls } = capture();
