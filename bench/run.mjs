@@ -35,6 +35,8 @@ const FULL = {
   oneConnectionWarmupMs: 1000,
   /** After the warm-up's garbage is collected: traffic again before the window (see scenarios.mjs). */
   oneConnectionSettleMs: 250,
+  /** Windows per one-connection run; the run's rate is their median. */
+  oneConnectionWindows: 3,
   pipelined: 20_000,
   lockstep: 5000,
   concurrency: 50,
@@ -61,6 +63,7 @@ const QUICK = {
   greetingsSlow: 3,
   oneConnectionWarmupMs: 100,
   oneConnectionSettleMs: 20,
+  oneConnectionWindows: 1,
   pipelined: 300,
   lockstep: 200,
   warmupMs: 200,

@@ -104,8 +104,8 @@ describe("npm run bench -- --quick", () => {
       report.scenarios[scenario]!.servers[server]!.runs[0]!;
     const expected = (scenario: string, server: string) => run(scenario, server).verify.expected;
     for (const server of ALL) {
-      // One connection warms up for a time and resets, then sends for a moment more
-      // (after the gc) without a reset: the count is that moment's and the window's.
+      // One connection warms up, then per window resets, collects, sends for a moment
+      // and times the window: the count is those moments' and the windows'.
       for (const [scenario, count] of [
         ["pipelined", c.pipelined!],
         ["lockstep", c.lockstep!],
@@ -113,7 +113,10 @@ describe("npm run bench -- --quick", () => {
         const info = run(scenario, server).info ?? {};
         expect(info.warmupMessages ?? 0).toBeGreaterThan(0);
         expect(info.settleMessages ?? 0).toBeGreaterThan(0);
-        expect(expected(scenario, server).messages).toBe((info.settleMessages ?? 0) + count);
+        expect(info.windows).toBe(c.oneConnectionWindows);
+        expect(expected(scenario, server).messages).toBe(
+          (info.settleMessages ?? 0) + count * (info.windows ?? 0),
+        );
       }
       expect(expected("big", server)).toEqual({ messages: 1, bytes: c.bigBytes });
     }
