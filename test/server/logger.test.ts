@@ -212,6 +212,31 @@ describe("logger: an object with level methods", () => {
     expect(error?.text).toMatch(/^\S+ 127\.0\.0\.1 onClose broke$/);
   });
 
+  test("BDAT: one data entry for the whole message, with its total size", async () => {
+    const { logger, calls } = capture();
+    const { server, port } = await start({
+      logger,
+      authOptional: true,
+      hideCHUNKING: false,
+      ...accept,
+    });
+    const client = await RawClient.connect(port);
+    await client.read();
+    await client.command("EHLO client.test");
+    await client.command("MAIL FROM:<a@x.test>");
+    await client.command("RCPT TO:<b@y.test>");
+    client.write("BDAT 5\r\nhello");
+    expect((await client.read()).code).toBe(250);
+    client.write("BDAT 7 LAST\r\n world\r\n");
+    expect((await client.read()).code).toBe(250);
+    await client.command("QUIT");
+    await client.waitClose();
+    await server.close();
+    const lines = calls.map((c) => c.text);
+    expect(lines.filter((l) => l.startsWith("C: BDAT"))).toEqual(["C: BDAT 5", "C: BDAT 7 LAST"]);
+    expect(lines.filter((l) => /bytes of DATA/.test(l))).toEqual(["C: <12 bytes of DATA>"]);
+  });
+
   test("a logger that throws loses its line, never the conversation", async () => {
     const broken: SMTPLogger = {
       debug() {
