@@ -256,7 +256,9 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
         ? REPLIES.shuttingDown
         : REPLIES.tooManyClients(this.engineConfig.name);
       socket.on("error", () => {});
-      socket.end(serializeReply(r, false));
+      const text = serializeReply(r, false);
+      this.options.log?.debug({ tnx: "send", host: socket.remoteAddress }, "S:", text.trimEnd());
+      socket.end(text);
       return;
     }
     const conn = new Connection(this, socket, number);

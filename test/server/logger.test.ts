@@ -237,6 +237,21 @@ describe("logger: an object with level methods", () => {
     expect(lines.filter((l) => /bytes of DATA/.test(l))).toEqual(["C: <12 bytes of DATA>"]);
   });
 
+  test("a client over maxClients: the 421 it gets is logged", async () => {
+    const { logger, calls } = capture();
+    const { server, port } = await start({ logger, maxClients: 1 });
+    const first = await RawClient.connect(port);
+    expect((await first.read()).code).toBe(220);
+    const second = await RawClient.connect(port);
+    expect((await second.read()).code).toBe(421);
+    await second.waitClose();
+    await first.command("QUIT");
+    await first.waitClose();
+    await server.close();
+    const refusal = calls.find((c) => /^S: 421 .*Too many connected clients/.test(c.text));
+    expect(refusal?.entry).toMatchObject({ tnx: "send", host: "127.0.0.1" });
+  });
+
   test("a logger that throws loses its line, never the conversation", async () => {
     const broken: SMTPLogger = {
       debug() {
