@@ -14,8 +14,9 @@
  *
  * Every run is a process of its own; rounds interleave the variants so that a
  * noisy moment of the machine is shared. Each run warms up for 1 s, then times 3
- * windows of 20,000 messages and keeps the median window. Prints each variant's
- * median over the rounds and its ratio to the null server.
+ * windows of 20,000 messages, each after a reset, a gc() and 250 ms of traffic (as
+ * the benchmark does), and keeps the median window. Prints each variant's median
+ * over the rounds and its ratio to the null server.
  */
 import { fork } from "node:child_process";
 import { parseArgs } from "node:util";
