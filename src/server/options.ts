@@ -102,6 +102,11 @@ export interface SMTPServerOptions extends SecureContextOptions, SMTPServerHandl
   component?: string;
   /** Addresses whose PROXY header is not logged (smtp-server's only use of it). */
   ignoredHosts?: string[];
+  /** TCP keep-alive on accepted sockets, and its first delay in ms (net.ServerOpts). */
+  keepAlive?: boolean;
+  keepAliveInitialDelay?: number;
+  /** Read/write buffer size of accepted sockets (net.ServerOpts). */
+  highWaterMark?: number;
 }
 
 /**

@@ -78,7 +78,18 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
     this.internals = options[INTERNALS] ?? {};
     this.logger = serverLogger(this.options.log);
     this.tlsOptions = options;
-    this.server = createServer((socket) => this.accept(socket));
+    // The net.ServerOpts that leave the protocol alone; allowHalfOpen and
+    // pauseOnConnect would (a half-closed client must be ended, reading must start).
+    const { keepAlive, keepAliveInitialDelay, highWaterMark } = options;
+    this.server = createServer(
+      {
+        noDelay: true,
+        ...(keepAlive !== undefined ? { keepAlive } : {}),
+        ...(keepAliveInitialDelay !== undefined ? { keepAliveInitialDelay } : {}),
+        ...(highWaterMark !== undefined ? { highWaterMark } : {}),
+      },
+      (socket) => this.accept(socket),
+    );
     // A failed listen() already rejects its promise; re-emitting the error with no
     // 'error' listener would also throw it out of the event loop.
     this.server.on("error", (err) => {

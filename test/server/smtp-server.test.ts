@@ -235,6 +235,24 @@ describe("dialogs", () => {
 });
 
 describe("listen()", () => {
+  test("highWaterMark, keepAlive and keepAliveInitialDelay reach the accepted sockets (net.ServerOpts)", async () => {
+    const { server, port } = await start({
+      highWaterMark: 1024,
+      keepAlive: true,
+      keepAliveInitialDelay: 5000,
+    });
+    const c = await connect(port);
+    expect((await c.read()).code).toBe(220);
+    const [conn] = [...server.connections];
+    expect(conn?.socket.readableHighWaterMark).toBe(1024);
+    expect(conn?.socket.writableHighWaterMark).toBe(1024);
+    // Node keeps them on the net.Server (the delay in seconds) and applies them to
+    // each accepted socket.
+    expect(server.server).toMatchObject({ keepAlive: true, keepAliveInitialDelay: 5 });
+    // The conversation is unchanged.
+    expect((await c.command("EHLO client.test")).code).toBe(250);
+  });
+
   test("listen(0) binds an OS-assigned port and resolves with the server", async () => {
     const server = track(new SMTPServer({ authOptional: true }));
     expect(await server.listen(0)).toBe(server);
