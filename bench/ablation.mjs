@@ -20,7 +20,7 @@
  */
 import { fork } from "node:child_process";
 import { parseArgs } from "node:util";
-import { sendMessages, session } from "./client.mjs";
+import { sendFor, sendMessages, session } from "./client.mjs";
 import { makeMessage, wire } from "./messages.mjs";
 import { startServer, startSMTPServer } from "./servers.mjs";
 import { median } from "./stats.mjs";
@@ -49,12 +49,7 @@ async function run({ variant, warmupMs, settleMs, windows, messages }) {
   const conn = await session(server.port);
   /** Traffic for `ms`, then waits until the server has taken it (the fixture publishes after its 250). */
   const trafficFor = async (ms) => {
-    let sent = 0;
-    const until = performance.now() + ms;
-    do {
-      await sendMessages(conn, w, 200, "pipelined", () => {});
-      sent += 200;
-    } while (performance.now() < until);
+    const sent = await sendFor(conn, w, "pipelined", ms);
     await server.stats(sent);
     return sent;
   };

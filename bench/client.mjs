@@ -158,6 +158,20 @@ export async function session(port) {
 }
 
 /**
+ * Sends batches of `batch` messages with `sendMessages` until at least `ms` have
+ * passed (a warm-up, or traffic before a window); returns how many were sent.
+ */
+export async function sendFor(conn, w, mode, ms, batch = 200) {
+  let sent = 0;
+  const until = performance.now() + ms;
+  do {
+    await sendMessages(conn, w, batch, mode, () => {});
+    sent += batch;
+  } while (performance.now() < until);
+  return sent;
+}
+
+/**
  * Sends `count` messages over one connection, pipelined (one round trip per
  * message) or lock-step (MAIL, RCPT, DATA, body: four round trips). `onMessage(i,
  * latencyMs)` is called at each message's 250: pipelined, the latency runs from

@@ -11,6 +11,7 @@ import {
   E_ENVELOPE,
   E_OK,
   flood,
+  sendFor,
   sendMessages,
   session,
 } from "./client.mjs";
@@ -89,20 +90,6 @@ async function greeting(kind, cfg) {
   });
 }
 
-/** Messages sent per warm-up round on one connection. */
-const WARMUP_BATCH = 200;
-
-/** Sends batches on `conn` for at least `ms`; returns how many messages were sent. */
-async function trafficFor(conn, mode, ms) {
-  let sent = 0;
-  const until = performance.now() + ms;
-  do {
-    await sendMessages(conn, w1k, WARMUP_BATCH, mode, () => {});
-    sent += WARMUP_BATCH;
-  } while (performance.now() < until);
-  return sent;
-}
-
 function oneConnection(mode) {
   return async (kind, cfg) => {
     const count = mode === "pipelined" ? cfg.pipelined : cfg.lockstep;
@@ -111,7 +98,7 @@ function oneConnection(mode) {
       const conn = await session(server.port);
       // Warm up for a fixed time, as the 50-connection scenario does: the figure is
       // the steady state, not how soon each server's code is compiled.
-      const warmup = await trafficFor(conn, mode, cfg.oneConnectionWarmupMs);
+      const warmup = await sendFor(conn, w1k, mode, cfg.oneConnectionWarmupMs);
       await server.stats(warmup);
       // Several windows, each the median's candidate: a burst of the machine's noise
       // that hits one window does not make the run's figure.
@@ -131,7 +118,7 @@ function oneConnection(mode) {
         // before the window opens. No reset after it: that would leave the fixture's
         // stored messages as garbage for the window to collect. The fixture's inbox
         // holds those few thousand messages when the window opens.
-        const settle = await trafficFor(conn, mode, cfg.oneConnectionSettleMs);
+        const settle = await sendFor(conn, w1k, mode, cfg.oneConnectionSettleMs);
         await server.stats(settle);
         settled += settle;
         const base = k * count;

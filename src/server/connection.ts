@@ -463,7 +463,7 @@ export class Connection implements EngineHost {
 
   private closed(hadError: boolean): void {
     this.ended = true;
-    if (this.log) this.logClose(hadError);
+    this.logClose(hadError);
     if (this.transcript) this.transcript.closed = true;
     this.engine.lost();
     this.flushed();

@@ -11,7 +11,7 @@ import type { EngineConfig } from "../protocol/config.js";
 import { REPLIES } from "../protocol/replies.js";
 import { serializeReply } from "../protocol/reply.js";
 import { Connection } from "./connection.js";
-import { type ServerLogger, serverLogger, userField } from "./logger.js";
+import { type ServerLogger, serverLogger, userField, withoutCrlf } from "./logger.js";
 import {
   makeCapabilities,
   type ResolvedOptions,
@@ -142,17 +142,13 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
     const address = this.server.address();
     if (!address || typeof address === "string") return;
     const host = address.family === "IPv4" ? address.address : `[${address.address}]`;
+    const protocol = this.engineConfig.lmtp ? "LMTP" : "SMTP";
+    const secure = this.options.secure;
     log.info(
-      {
-        tnx: "listen",
-        host: address.address,
-        port: address.port,
-        secure: this.options.secure,
-        protocol: this.engineConfig.lmtp ? "LMTP" : "SMTP",
-      },
+      { tnx: "listen", host: address.address, port: address.port, secure, protocol },
       "%s%s Server listening on %s:%s",
-      this.options.secure ? "Secure " : "",
-      this.engineConfig.lmtp ? "LMTP" : "SMTP",
+      secure ? "Secure " : "",
+      protocol,
       host,
       address.port,
     );
@@ -268,7 +264,7 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
         : REPLIES.tooManyClients(this.engineConfig.name);
       socket.on("error", () => {});
       const text = serializeReply(r, false);
-      this.options.log?.debug({ tnx: "send", host: socket.remoteAddress }, "S:", text.trimEnd());
+      this.options.log?.debug({ tnx: "send", host: socket.remoteAddress }, "S:", withoutCrlf(text));
       socket.end(text);
       return;
     }
