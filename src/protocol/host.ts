@@ -108,6 +108,14 @@ export interface EngineHost {
   heard?: ((command: string, line: string) => void) | undefined;
   said?: ((reply: string) => void) | undefined;
   dataHeard?: ((bytes: number) => void) | undefined;
+  /**
+   * For a logger, present only when one listens: an XCLIENT or XFORWARD attribute
+   * was applied (`value` as the session now holds it; `through`, the address the
+   * session had before it).
+   */
+  relayed?:
+    | ((verb: "XCLIENT" | "XFORWARD", key: string, value: unknown, through: string) => void)
+    | undefined;
   /** Bytes [start, end) of the client's byte stream are secret (AUTH payloads). */
   secret?(start: number, end: number): void;
   /** The engine holds no more than this many unprocessed bytes; the host may resume reading. */

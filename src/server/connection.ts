@@ -22,10 +22,10 @@ import { AUTH_FAILED, type AuthRequest } from "../protocol/sasl.js";
 import { newSession, type SMTPAddress, type SMTPSession, type Stage } from "../protocol/types.js";
 import type { MaybePromise } from "../protocol/util.js";
 import { callHook } from "./hooks.js";
-import { type Log, userField, withoutCrlf } from "./logger.js";
+import { type Log, logRelayed, userField, withoutCrlf } from "./logger.js";
 import type { AuthResponse } from "./options.js";
 import { acceptProxy } from "./proxy.js";
-import { reverseLookup } from "./reverse-lookup.js";
+import { type ReverseLookupReport, reverseLookup } from "./reverse-lookup.js";
 import { streamSink } from "./stream-sink.js";
 import { upgradeToTls } from "./tls.js";
 import { TranscriptRecorder } from "./transcript-recorder.js";
@@ -71,11 +71,12 @@ export class Connection implements EngineHost {
     | ((stage: Stage, command: string) => MaybePromise<Directive | undefined>)
     | undefined;
   readonly observe: ((event: ReplyEvent) => void) | undefined;
-  /** The server's `logger`, when it is on; then also the engine's `heard` and `dataHeard`. */
+  /** The server's `logger`, when it is on; then also the engine's `heard`, `dataHeard`, `said` and `relayed`. */
   private readonly log: Log | undefined;
   readonly heard: ((command: string, line: string) => void) | undefined;
   readonly dataHeard: ((bytes: number) => void) | undefined;
   readonly said: ((reply: string) => void) | undefined;
+  readonly relayed: EngineHost["relayed"];
 
   constructor(owner: ConnectionOwner, socket: Socket, number: number) {
     this.owner = owner;
@@ -100,6 +101,17 @@ export class Connection implements EngineHost {
             { tnx: "data", cid: this.id, bytes, user: this.user() },
             "C: <%s bytes of DATA>",
             bytes,
+          )
+      : undefined;
+    this.relayed = log
+      ? (verb, key, value, through) =>
+          logRelayed(
+            log,
+            { tnx: verb.toLowerCase(), cid: this.id, user: this.user() },
+            verb,
+            key,
+            value,
+            through,
           )
       : undefined;
     this.said = log
@@ -134,7 +146,12 @@ export class Connection implements EngineHost {
       );
     }
     if (o.reverseLookup) {
-      this.session.clientHostname = await reverseLookup(this.session.remoteAddress, o.resolver);
+      this.session.clientHostname = await reverseLookup(
+        this.session.remoteAddress,
+        o.resolver,
+        undefined,
+        this.log && this.reverseLookupReport(this.log),
+      );
     }
     if (this.ended) return;
     if (o.secure) {
@@ -184,6 +201,28 @@ export class Connection implements EngineHost {
     }
     this.engine.greet();
     this.socket.on("data", this.onBytes);
+  }
+
+  /** smtp-server's log entries for a reverse lookup that failed or found no usable name. */
+  private reverseLookupReport(log: Log): ReverseLookupReport {
+    const s = this.session;
+    const entry = () => ({ tnx: "connection", cid: this.id, host: s.remoteAddress });
+    return {
+      failed: (err) =>
+        log.error(
+          { ...entry(), hostname: s.clientHostname, err },
+          "Reverse resolve for %s: %s",
+          s.remoteAddress,
+          err.message,
+        ),
+      discarded: (name) =>
+        log.info(
+          { ...entry(), hostname: name },
+          "Discarded invalid reverse resolved hostname %s for %s",
+          JSON.stringify(name),
+          s.remoteAddress,
+        ),
+    };
   }
 
   private logConnection(): void {

@@ -106,3 +106,38 @@ export function userField(user: unknown): unknown {
 export function withoutCrlf(reply: string): string {
   return reply.endsWith("\r\n") ? reply.slice(0, -2) : reply;
 }
+
+/** smtp-server's message for each XCLIENT / XFORWARD attribute it logs (the others are not). */
+const RELAYED: Record<string, Record<string, string>> = {
+  XCLIENT: {
+    ADDR: "XCLIENT from %s through %s",
+    NAME: 'XCLIENT hostname resolved as "%s"',
+    PORT: 'XCLIENT remote port resolved as "%s"',
+  },
+  XFORWARD: {
+    ADDR: "XFORWARD from %s through %s",
+    NAME: 'XFORWARD hostname resolved as "%s"',
+    PORT: 'XFORWARD port resolved as "%s"',
+    HELO: 'XFORWARD HELO name resolved as "%s"',
+  },
+};
+
+/** Logs an applied XCLIENT / XFORWARD attribute as smtp-server does (an unavailable ADDR is not). */
+export function logRelayed(
+  log: Log,
+  entry: LogEntry,
+  verb: "XCLIENT" | "XFORWARD",
+  key: string,
+  value: unknown,
+  through: string,
+): void {
+  const message = RELAYED[verb]?.[key];
+  if (message === undefined || (key === "ADDR" && !value)) return;
+  const field = verb === "XCLIENT" ? "xclient" : "xforward";
+  log.info(
+    { ...entry, [`${field}Key`]: key, [field]: value },
+    message,
+    value,
+    ...(key === "ADDR" ? [through] : []),
+  );
+}

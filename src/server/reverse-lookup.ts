@@ -12,6 +12,15 @@ export interface Resolver {
   reverse(ip: string, callback: (err: Error | null, hostnames?: string[]) => void): unknown;
 }
 
+/**
+ * What a logger hears of a lookup, as smtp-server logs it: the error (a timeout is
+ * `Error("Timeout")`), or a name that was found and discarded.
+ */
+export interface ReverseLookupReport {
+  failed(err: Error): void;
+  discarded(name: string): void;
+}
+
 /** smtp-server gives up after 1.5 s as well. */
 export const REVERSE_LOOKUP_TIMEOUT_MS = 1500;
 
@@ -25,6 +34,7 @@ export function reverseLookup(
   address: string,
   resolver?: Resolver,
   timeoutMs = REVERSE_LOOKUP_TIMEOUT_MS,
+  report?: ReverseLookupReport,
 ): Promise<string> {
   const fallback = `[${address}]`;
   return new Promise<string>((resolve) => {
@@ -34,23 +44,28 @@ export function reverseLookup(
       done = true;
       clearTimeout(timer);
       const first = names?.[0];
-      resolve(
-        typeof first === "string" && isPlausibleHostname(first)
-          ? clientHostnameOf(first, address)
-          : fallback,
-      );
+      if (typeof first === "string" && isPlausibleHostname(first)) {
+        resolve(clientHostnameOf(first, address));
+        return;
+      }
+      if (first !== undefined && first !== "") report?.discarded(String(first));
+      resolve(fallback);
     };
-    const timer = setTimeout(() => settle(undefined), timeoutMs);
+    const failed = (err: unknown) => {
+      if (done) return;
+      report?.failed(err instanceof Error ? err : new Error(String(err)));
+      settle(undefined);
+    };
+    const timer = setTimeout(() => failed(new Error("Timeout")), timeoutMs);
     timer.unref();
-    const failed = () => settle(undefined);
     try {
       const pending: unknown = resolver
-        ? resolver.reverse(address, (err, names) => settle(err ? undefined : names))
+        ? resolver.reverse(address, (err, names) => (err ? failed(err) : settle(names)))
         : dns.reverse(address);
       if (isThenable(pending)) pending.then(settle, failed);
-    } catch {
+    } catch (err) {
       // dns.reverse throws at once on something that is not an IP address.
-      failed();
+      failed(err);
     }
   });
 }

@@ -390,29 +390,28 @@ describe("logger: true and server.logger", () => {
 });
 
 describe("parity with smtp-server 3.21", () => {
-  test("the same dialog gives the same entries (level, tnx, command, user) and client lines", async () => {
-    const dialog = [
-      "EHLO client.test",
-      `AUTH PLAIN ${Buffer.from("\0ann\0right-password").toString("base64")}`,
-      "MAIL FROM:<a@x.test>",
-      "RCPT TO:<b@y.test>",
-      "DATA",
-    ];
+  /**
+   * Plays `dialog` (then QUIT) against smtp-server and against ours with the same
+   * options; returns both logs as comparable lines (level, tnx, command, user,
+   * and the printed text for commands and `textOf` kinds).
+   */
+  async function bothLogs(
+    dialog: string[],
+    options: Record<string, unknown>,
+    textOf: string[] = [],
+  ): Promise<{ ours: string[]; theirs: string[] }> {
     async function play(port: number): Promise<void> {
       const client = await RawClient.connect(port);
       await client.read();
       for (const line of dialog) await client.command(line);
-      await client.command("Subject: parity\r\n\r\nbody\r\n.");
       await client.command("QUIT");
       await client.waitClose();
     }
-    const shared = { allowInsecureAuth: true, disabledCommands: ["STARTTLS"], ...accept };
-
     const theirs = capture();
     const reference = new Reference({
-      ...shared,
-      logger: theirs.logger as never,
       disableReverseLookup: true,
+      ...options,
+      logger: theirs.logger as never,
     } as never);
     reference.on("error", () => undefined);
     await new Promise<void>((resolve) => reference.listen(0, "127.0.0.1", () => resolve()));
@@ -420,7 +419,7 @@ describe("parity with smtp-server 3.21", () => {
     await new Promise<void>((resolve) => reference.close(() => resolve()));
 
     const ours = capture();
-    const { server, port } = await start({ ...shared, logger: ours.logger });
+    const { server, port } = await start({ ...options, logger: ours.logger });
     await play(port);
     await server.close();
 
@@ -432,9 +431,82 @@ describe("parity with smtp-server 3.21", () => {
         .filter((c) => c.entry.tnx !== "closed")
         .map((c) => {
           const { level, entry } = c;
-          const client = entry.tnx === "command" ? c.text : "";
-          return [level, entry.tnx, entry.command ?? "", entry.user ?? "", client].join(" ");
+          const tnx = entry.tnx ?? "";
+          const text = tnx === "command" || textOf.includes(tnx) ? c.text : "";
+          // No user: smtp-server has `false` after XCLIENT ADDR, ours `undefined` throughout.
+          const user = entry.user === false ? "" : (entry.user ?? "");
+          return [level, tnx, entry.command ?? "", user, text].join(" ");
         });
-    expect(shape(ours.calls)).toEqual(shape(theirs.calls));
+    return { ours: shape(ours.calls), theirs: shape(theirs.calls) };
+  }
+
+  test("the same dialog gives the same entries (level, tnx, command, user) and client lines", async () => {
+    const dialog = [
+      "EHLO client.test",
+      `AUTH PLAIN ${Buffer.from("\0ann\0right-password").toString("base64")}`,
+      "MAIL FROM:<a@x.test>",
+      "RCPT TO:<b@y.test>",
+      "DATA",
+      "Subject: parity\r\n\r\nbody\r\n.",
+    ];
+    const shared = { allowInsecureAuth: true, disabledCommands: ["STARTTLS"], ...accept };
+    const { ours, theirs } = await bothLogs(dialog, shared);
+    expect(ours).toEqual(theirs);
+  });
+
+  test("XCLIENT and XFORWARD attributes are logged as smtp-server logs them", async () => {
+    const xclient = await bothLogs(
+      ["EHLO proxy.test", "XCLIENT ADDR=192.0.2.7 NAME=relayed.example PORT=4321 PROTO=ESMTP"],
+      { useXClient: true, disabledCommands: ["STARTTLS"] },
+      ["xclient"],
+    );
+    expect(xclient.ours).toEqual(xclient.theirs);
+    expect(xclient.ours.filter((l) => l.includes(" xclient "))).toEqual([
+      "info xclient   XCLIENT from 192.0.2.7 through 127.0.0.1",
+      'info xclient   XCLIENT hostname resolved as "relayed.example"',
+      'info xclient   XCLIENT remote port resolved as "4321"',
+    ]);
+
+    const xforward = await bothLogs(
+      ["EHLO proxy.test", "XFORWARD ADDR=192.0.2.8 NAME=[UNAVAILABLE] PORT=99 HELO=Client.Example"],
+      { useXForward: true, disabledCommands: ["STARTTLS"] },
+      ["xforward"],
+    );
+    expect(xforward.ours).toEqual(xforward.theirs);
+    expect(xforward.ours.filter((l) => l.includes(" xforward "))).toEqual([
+      "info xforward   XFORWARD from 192.0.2.8 through 127.0.0.1",
+      'info xforward   XFORWARD hostname resolved as ""',
+      'info xforward   XFORWARD port resolved as "99"',
+      'info xforward   XFORWARD HELO name resolved as "client.example"',
+    ]);
+  });
+
+  test("a reverse lookup that fails, or finds a name that is not a host name, is logged", async () => {
+    const failing = {
+      reverse: (_ip: string, cb: (err: Error | null, names?: string[]) => void) =>
+        cb(new Error("no PTR here")),
+    };
+    const failed = await bothLogs(
+      ["EHLO client.test"],
+      { disableReverseLookup: false, resolver: failing, disabledCommands: ["STARTTLS"] },
+      ["connection"],
+    );
+    expect(failed.ours).toEqual(failed.theirs);
+    expect(failed.ours).toContain("error connection   Reverse resolve for 127.0.0.1: no PTR here");
+
+    const forged = {
+      reverse: (_ip: string, cb: (err: Error | null, names?: string[]) => void) =>
+        cb(null, ["evil\r\n250 injected"]),
+    };
+    const discarded = await bothLogs(
+      ["EHLO client.test"],
+      { disableReverseLookup: false, resolver: forged, disabledCommands: ["STARTTLS"] },
+      ["connection"],
+    );
+    expect(discarded.ours).toEqual(discarded.theirs);
+    expect(discarded.ours).toContain(
+      'info connection   Discarded invalid reverse resolved hostname "evil\\r\\n250 injected" for 127.0.0.1',
+    );
+    expect(discarded.ours).toContain("info connection   Connection from [127.0.0.1]");
   });
 });

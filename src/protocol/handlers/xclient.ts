@@ -65,7 +65,12 @@ export function xclient(e: Engine, args: string): MaybePromise<void> {
   const attrs = accept(e, "XCLIENT", args);
   if (!attrs) return;
   const s = e.session;
-  for (const [key, value] of attrs) s.xClient.set(key, applyXclient(s, key, value));
+  for (const [key, value] of attrs) {
+    const through = s.remoteAddress;
+    const stored = applyXclient(s, key, value);
+    s.xClient.set(key, stored);
+    e.host.relayed?.("XCLIENT", key, stored, through);
+  }
   if (attrs.has("ADDR")) e.host.clientKnown?.(false);
   return login(e, attrs.get("LOGIN"), () => {
     // The session starts over for the relayed client, whatever it sends next.
@@ -79,7 +84,12 @@ export function xforward(e: Engine, args: string): void {
   const attrs = accept(e, "XFORWARD", args);
   if (!attrs) return;
   const s = e.session;
-  for (const [key, value] of attrs) s.xForward.set(key, applyXforward(s, key, value));
+  for (const [key, value] of attrs) {
+    const through = s.remoteAddress;
+    const stored = applyXforward(s, key, value);
+    s.xForward.set(key, stored);
+    e.host.relayed?.("XFORWARD", key, stored, through);
+  }
   // No EHLO follows XFORWARD: the hooks of this transaction see the relayed client.
   e.resetTransaction();
   s.transmissionType = transmissionType(e);
