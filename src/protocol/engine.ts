@@ -122,9 +122,12 @@ export class Engine {
   }
 
   private settleShutdown(): boolean {
-    if (!this.shuttingDown || this.busy || this.mode.kind !== "command") return false;
+    if (!this.shuttingDown) return false;
+    // A hang is the server's own doing (a fault): it ends with the server, not at closeTimeout.
+    const hung = this.hung !== undefined && !this.closed;
+    if (!hung && (this.busy || this.mode.kind !== "command")) return false;
     this.send(REPLIES.shuttingDown);
-    this.close();
+    this.close(hung ? `${this.hung} (server closed)` : undefined);
     return true;
   }
 

@@ -4,8 +4,8 @@
  * no message is half-recorded (every stored message was acknowledged, every
  * acknowledged one is stored); close() resolves within closeTimeout plus a margin.
  */
-import { afterEach, describe, expect, test } from "vitest";
-import { startTestSmtp, type TestSmtp } from "../../src/index.js";
+import { afterEach, describe, expect, test, vi } from "vitest";
+import { hang, startTestSmtp, type TestSmtp } from "../../src/index.js";
 import { RawClient, type RawReply } from "../helpers/raw-client.js";
 import { CrashWatch, open, within } from "./support.js";
 
@@ -152,6 +152,42 @@ describe("close() under load", () => {
     await within(closing, 300 + MARGIN, "close()");
     expect(replies.map((r) => r.code)).toEqual([421]);
     expect(smtp.inbox.attempts.filter((a) => a.outcome === "accepted")).toEqual([]);
+  });
+
+  test("with the fixture's defaults a stalled client holds close() 2 s, not smtp-server's 30 s", async () => {
+    // vitest's hook timeout is 10 s and Jest's 5 s: afterAll(() => smtp.close()) must fit.
+    smtp = await startTestSmtp({ socketTimeout: 30_000 });
+    const c = await inData(smtp.port, "stalled");
+    const closing = smtp.close();
+    const replies = await restOf(c);
+    await within(closing, 2000 + MARGIN, "close()");
+    expect(replies.map((r) => r.code)).toEqual([421]);
+  });
+
+  test("a connection hung by a hang() fault is let go by close() at once, with 421", async () => {
+    smtp = await startTestSmtp({ closeTimeout: 60_000, socketTimeout: 60_000 });
+    smtp.use(hang("MAIL", { once: true }), hang.during("DATA", { afterBytes: 10, once: true }));
+    const atMail = await RawClient.connect(smtp.port);
+    await atMail.read();
+    await atMail.command("EHLO hung.test");
+    atMail.write("MAIL FROM:<a@client.test>\r\n");
+    const inBody = await inData(smtp.port, "hung");
+    // Both faults have fired (the transcript notes them) before close() is called.
+    await vi.waitFor(() =>
+      expect(smtp!.transcripts.filter((t) => /fault fired: hang/.test(t.toString()))).toHaveLength(
+        2,
+      ),
+    );
+    const closing = smtp.close();
+    const [first, second] = await Promise.all([restOf(atMail), restOf(inBody)]);
+    await within(closing, MARGIN, "close()");
+    expect(first.map((r) => r.code)).toEqual([421]);
+    expect(second.map((r) => r.code)).toEqual([421]);
+    expect(smtp.inbox.messages).toEqual([]);
+    const aborted = smtp.inbox.attempts.filter((a) => a.stage === "DATA_END");
+    expect(aborted.map((a) => [a.outcome, a.reason])).toEqual([
+      ["aborted", `fault: hang.during("DATA", { afterBytes: 10 }) [once] (server closed)`],
+    ]);
   });
 
   test("close() with no connections resolves at once, and twice is the same promise", async () => {
