@@ -50,6 +50,12 @@ export class Connection implements EngineHost {
   private writeCallbacks: Array<() => void> = [];
   /** Set by the server while it waits for this connection to end. */
   closedResolve: (() => void) | undefined;
+  /**
+   * The server internals' own state for this connection (the fixture's recorder):
+   * a field, not a WeakMap entry, which the young-generation collector would have
+   * to visit for every connection.
+   */
+  internalsState: unknown = undefined;
   private ended = false;
   private upgrading = false;
   /**
@@ -585,7 +591,17 @@ function sessionFor(id: string, socket: Socket): SMTPSession {
   });
 }
 
-/** `::ffff:127.0.0.1` (IPv4 on a dual-stack socket) reads as `127.0.0.1`. */
-function normalizeAddress(address: string): string {
-  return address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
+/** The last two addresses seen: connections from the same host share one string. */
+const knownAddresses: string[] = [];
+
+/**
+ * `::ffff:127.0.0.1` (IPv4 on a dual-stack socket) reads as `127.0.0.1`. An address
+ * seen just before is that same string (what a connection's records keep).
+ */
+function normalizeAddress(raw: string): string {
+  const address = raw.startsWith("::ffff:") && raw.includes(".") ? raw.slice(7) : raw;
+  for (const known of knownAddresses) if (known === address) return known;
+  knownAddresses.unshift(address);
+  knownAddresses.length = Math.min(knownAddresses.length, 2);
+  return address;
 }

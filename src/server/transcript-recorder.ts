@@ -28,8 +28,6 @@ const LENGTH_BITS = 2 ** 21;
 const MAX_START = 2 ** 32;
 /** Reads remembered for `stored()` (the engine may queue a few while a hook runs). */
 const RECENT_READS = 4;
-/** Initial entry capacity (grows by half as needed). */
-const INITIAL_CAPACITY = 16;
 
 /** The slab being filled (zeroed memory: a view's `.buffer` never shows stale bytes). */
 let slab = new ArrayBuffer(0);
@@ -89,16 +87,23 @@ export class TranscriptRecorder implements Transcript {
   readonly remotePort: number;
   #closed = false;
   private count = 0;
-  /** Per entry: [timestamp, packed location of client bytes in an ArrayBuffer (else 0)]. */
-  private nums = new Float64Array(INITIAL_CAPACITY * 2);
+  /**
+   * Per entry: [timestamp, packed location of client bytes in an ArrayBuffer (else 0)].
+   * A plain array of doubles (unboxed, on the heap): a typed array would be one
+   * more ArrayBuffer with its own native memory for every connection.
+   */
+  private readonly nums: number[] = [];
   private readonly data: Stored[] = [];
-  private readonly secrets: Array<[number, number]> = [];
+  /** AUTH payload ranges of the client byte stream; made at the first one. */
+  private secrets: Array<[number, number]> | undefined;
   /** Client stream offset of each entry, computed up to `offsetsKnown` when masking needs it. */
   private offsets: Float64Array | undefined;
   private offsetsKnown = 0;
-  /** The last client reads as received, and their entry numbers (for `stored()`). */
-  private readonly recent: (Uint8Array | undefined)[] = [];
-  private readonly recentEntry: number[] = [];
+  /**
+   * The last client reads as received and their entry numbers, alternating (for
+   * `stored()`); made at the first read, let go when the connection closes.
+   */
+  private recent: (Uint8Array | number)[] | undefined;
   private recentNext = 0;
 
   constructor(connection: number, id: string, remoteAddress: string, remotePort: number) {
@@ -119,10 +124,7 @@ export class TranscriptRecorder implements Transcript {
   /** Set by the connection when it closes; the last reads are then let go. */
   set closed(value: boolean) {
     this.#closed = value;
-    if (value) {
-      this.recent.length = 0;
-      this.recentEntry.length = 0;
-    }
+    if (value) this.recent = undefined;
   }
 
   client(chunk: Uint8Array): void {
@@ -148,8 +150,10 @@ export class TranscriptRecorder implements Transcript {
     const entry = this.count;
     this.push(stored, packed);
     const k = this.recentNext;
-    this.recent[k] = chunk;
-    this.recentEntry[k] = entry;
+    this.recent ??= [];
+    const recent = this.recent;
+    recent[k * 2] = chunk;
+    recent[k * 2 + 1] = entry;
     this.recentNext = (k + 1) % RECENT_READS;
   }
 
@@ -163,7 +167,9 @@ export class TranscriptRecorder implements Transcript {
   }
 
   secret(start: number, end: number): void {
-    if (end > start) this.secrets.push([start, end]);
+    if (end <= start) return;
+    this.secrets ??= [];
+    this.secrets.push([start, end]);
   }
 
   /**
@@ -174,14 +180,15 @@ export class TranscriptRecorder implements Transcript {
    */
   stored(view: Buffer): Buffer | undefined {
     const recent = this.recent;
-    const n = recent.length;
+    if (recent === undefined) return undefined;
+    const n = recent.length / 2;
     for (let back = 1; back <= n; back++) {
       const k = (this.recentNext - back + RECENT_READS) % RECENT_READS;
-      const read = recent[k];
-      if (read === undefined || read.buffer !== view.buffer) continue;
+      const read = recent[k * 2] as Uint8Array;
+      if (read.buffer !== view.buffer) continue;
       const rel = view.byteOffset - read.byteOffset;
       if (rel < 0 || rel + view.byteLength > read.byteLength) continue;
-      const entry = this.recentEntry[k]!;
+      const entry = recent[k * 2 + 1] as number;
       const stored = this.data[entry];
       if (!(stored instanceof ArrayBuffer) || stored === view.buffer) return view;
       const start = Math.floor(this.nums[entry * 2 + 1]! / LENGTH_BITS);
@@ -210,17 +217,9 @@ export class TranscriptRecorder implements Transcript {
   }
 
   private push(stored: Stored, packed: number): void {
-    const i = this.count;
-    if (i * 2 === this.nums.length) {
-      // 1.5x: a long transcript keeps less unused room than with doubling.
-      const grown = new Float64Array(Math.ceil(i * 1.5) * 2);
-      grown.set(this.nums);
-      this.nums = grown;
-    }
-    this.nums[i * 2] = origin + performance.now();
-    this.nums[i * 2 + 1] = packed;
+    this.nums.push(origin + performance.now(), packed);
     this.data.push(stored);
-    this.count = i + 1;
+    this.count++;
   }
 
   private entry(i: number): TranscriptEntry {
@@ -234,7 +233,7 @@ export class TranscriptRecorder implements Transcript {
     }
     const data = this.clientData(i, stored);
     const direction: Direction = "client";
-    if (this.secrets.length === 0) return { at, direction, data };
+    if (this.secrets === undefined) return { at, direction, data };
     return { at, direction, data: this.mask(data, this.clientOffset(i)) };
   }
 
@@ -248,7 +247,7 @@ export class TranscriptRecorder implements Transcript {
   /** Offset of entry `i`'s first byte in the client byte stream. */
   private clientOffset(i: number): number {
     if (!this.offsets || this.offsets.length < this.count) {
-      const grown = new Float64Array(Math.max(this.count, INITIAL_CAPACITY) * 2);
+      const grown = new Float64Array(Math.max(this.count, 16) * 2);
       if (this.offsets) grown.set(this.offsets.subarray(0, this.offsetsKnown));
       this.offsets = grown;
     }
@@ -272,7 +271,7 @@ export class TranscriptRecorder implements Transcript {
     const end = start + data.length;
     const parts: Uint8Array[] = [];
     let pos = start;
-    for (const [s, t] of this.secrets) {
+    for (const [s, t] of this.secrets ?? []) {
       if (t <= pos || s >= end) continue;
       if (s > pos) parts.push(data.subarray(pos - start, s - start));
       parts.push(MASK);
