@@ -113,20 +113,23 @@ export function evaluateTargets(get) {
       atMost,
     );
   }
-  add(
-    "fixture throughput >= 85% of SMTPServer's (1 conn pipelined)",
-    "fixture",
-    "pipelined.rate",
-    0.85 * get("pipelined.rate", "SMTPServer"),
-    atLeast,
-  );
-  add(
-    "fixture throughput >= 85% of SMTPServer's (50 conns)",
-    "fixture",
-    "conns50.rate",
-    0.85 * get("conns50.rate", "SMTPServer"),
-    atLeast,
-  );
+  // Every throughput figure, not only the pipelined ones: the issue says "fixture
+  // throughput", and a suite that opens a connection per message is common.
+  for (const [figure, label] of [
+    ["pipelined.rate", "1 conn pipelined"],
+    ["lockstep.rate", "1 conn lock-step"],
+    ["conns50.rate", "50 conns"],
+    ["connPerMessage.rate", "conn per message"],
+    ["big.mibps", "50 MiB"],
+  ]) {
+    add(
+      `fixture throughput >= 85% of SMTPServer's (${label})`,
+      "fixture",
+      figure,
+      0.85 * get(figure, "SMTPServer"),
+      atLeast,
+    );
+  }
   add("250-to-waitFor p99 < 1 ms", "fixture", "waitFor.p99", 1, below);
   add("100k messages stored at <= 1.5x their bytes", "fixture", "stored.ratio", 1.5, atMost);
   return out;
