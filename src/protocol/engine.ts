@@ -343,6 +343,8 @@ export class Engine {
     this.flush();
     this.queue = [];
     this.discardInput = true;
+    // A hang that begins while the server is closing ends with it at once.
+    if (this.shuttingDown) this.settleShutdown();
     return new Promise<void>(() => {});
   }
 

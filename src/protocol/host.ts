@@ -110,11 +110,18 @@ export interface EngineHost {
   dataHeard?: ((bytes: number) => void) | undefined;
   /**
    * For a logger, present only when one listens: an XCLIENT or XFORWARD attribute
-   * was applied (`value` as the session now holds it; `through`, the address the
-   * session had before it).
+   * was applied (`value` as the session now holds it; `through` and `user`, the
+   * session's address and user before it). XCLIENT `LOGIN=` (log out) is reported
+   * as key "LOGIN" with value "".
    */
   relayed?:
-    | ((verb: "XCLIENT" | "XFORWARD", key: string, value: unknown, through: string) => void)
+    | ((
+        verb: "XCLIENT" | "XFORWARD",
+        key: string,
+        value: unknown,
+        through: string,
+        user: unknown,
+      ) => void)
     | undefined;
   /** Bytes [start, end) of the client's byte stream are secret (AUTH payloads). */
   secret?(start: number, end: number): void;

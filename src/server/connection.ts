@@ -110,15 +110,8 @@ export class Connection implements EngineHost {
           )
       : undefined;
     this.relayed = log
-      ? (verb, key, value, through) =>
-          logRelayed(
-            log,
-            { tnx: verb.toLowerCase(), cid: this.id, user: this.user() },
-            verb,
-            key,
-            value,
-            through,
-          )
+      ? (verb, key, value, through, user) =>
+          logRelayed(log, this.id, verb, key, value, through, user)
       : undefined;
     this.said = log
       ? (reply) =>
@@ -340,8 +333,12 @@ export class Connection implements EngineHost {
     if (!log) return outcome;
     const { method, username } = request;
     const logged = (o: AuthOutcome): AuthOutcome => {
-      const entry = { tnx: o.ok ? "auth" : "authfail", cid: this.id, method, user: username };
-      if (o.ok) log.info(entry, "%s authenticated using %s", username, method);
+      // XCLIENT LOGIN let through without an identity (no onAuth, or a bare callback()).
+      const skipped = o.ok && o.user === undefined && method === "XCLIENT";
+      const tnx = skipped ? "authskip" : o.ok ? "auth" : "authfail";
+      const entry = { tnx, cid: this.id, method, user: username };
+      if (skipped) log.info(entry, "Authentication skipped for %s using %s", username, method);
+      else if (o.ok) log.info(entry, "%s authenticated using %s", username, method);
       else log.info(entry, "Authentication failed for %s using %s", username, method);
       return o;
     };

@@ -122,20 +122,28 @@ const RELAYED: Record<string, Record<string, string>> = {
   },
 };
 
-/** Logs an applied XCLIENT / XFORWARD attribute as smtp-server does (an unavailable ADDR is not). */
+/**
+ * Logs an applied XCLIENT / XFORWARD attribute as smtp-server does (an unavailable
+ * ADDR is not), and XCLIENT `LOGIN=` as its `deauth` entry.
+ */
 export function logRelayed(
   log: Log,
-  entry: LogEntry,
+  cid: string,
   verb: "XCLIENT" | "XFORWARD",
   key: string,
   value: unknown,
   through: string,
+  user: unknown,
 ): void {
+  if (verb === "XCLIENT" && key === "LOGIN") {
+    log.info({ tnx: "deauth", cid, user: userField(user) }, "User deauthenticated using %s", verb);
+    return;
+  }
   const message = RELAYED[verb]?.[key];
   if (message === undefined || (key === "ADDR" && !value)) return;
   const field = verb === "XCLIENT" ? "xclient" : "xforward";
   log.info(
-    { ...entry, [`${field}Key`]: key, [field]: value },
+    { tnx: field, cid, [`${field}Key`]: key, [field]: value, user: userField(user) },
     message,
     value,
     ...(key === "ADDR" ? [through] : []),

@@ -190,6 +190,34 @@ describe("close() under load", () => {
     ]);
   });
 
+  test("a hang that begins after close() was called is let go at once too", async () => {
+    smtp = await startTestSmtp({ closeTimeout: 60_000, socketTimeout: 60_000 });
+    const release = deferred();
+    // A fault whose directive (a hang) arrives only when the test says so.
+    smtp.use({
+      name: "late hang",
+      stages: ["MAIL"],
+      times: 1,
+      matches: () => true,
+      apply: async () => {
+        await release.promise;
+        return { hang: true };
+      },
+    });
+    const c = await RawClient.connect(smtp.port);
+    await c.read();
+    await c.command("EHLO late.test");
+    c.write("MAIL FROM:<a@client.test>\r\n");
+    await vi.waitFor(() =>
+      expect(smtp!.transcripts[0]!.toString()).toContain("fault fired: late hang"),
+    );
+    const closing = smtp.close();
+    release.resolve();
+    const replies = await restOf(c);
+    await within(closing, MARGIN, "close()");
+    expect(replies.map((r) => r.code)).toEqual([421]);
+  });
+
   test("close() with no connections resolves at once, and twice is the same promise", async () => {
     smtp = await startTestSmtp();
     const t0 = performance.now();

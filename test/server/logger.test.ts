@@ -455,17 +455,46 @@ describe("parity with smtp-server 3.21", () => {
   });
 
   test("XCLIENT and XFORWARD attributes are logged as smtp-server logs them", async () => {
+    const proxyAuth = `AUTH PLAIN ${Buffer.from("\0ann\0right-password").toString("base64")}`;
+    const xclientOptions = {
+      useXClient: true,
+      allowInsecureAuth: true,
+      disabledCommands: ["STARTTLS"],
+      // XCLIENT LOGIN: a bare callback() lets it through without an identity.
+      onAuth: ((auth, session, cb) =>
+        auth.method === "XCLIENT"
+          ? cb()
+          : accept.onAuth?.call(
+              undefined as never,
+              auth,
+              session,
+              cb,
+            )) as SMTPServerOptions["onAuth"],
+    };
+    const texts = ["xclient", "auth", "authskip", "deauth"];
     const xclient = await bothLogs(
-      ["EHLO proxy.test", "XCLIENT ADDR=192.0.2.7 NAME=relayed.example PORT=4321 PROTO=ESMTP"],
-      { useXClient: true, disabledCommands: ["STARTTLS"] },
-      ["xclient"],
+      [
+        "EHLO proxy.test",
+        proxyAuth,
+        "XCLIENT ADDR=192.0.2.7 NAME=relayed.example PORT=4321 LOGIN=bob",
+      ],
+      xclientOptions,
+      texts,
     );
     expect(xclient.ours).toEqual(xclient.theirs);
-    expect(xclient.ours.filter((l) => l.includes(" xclient "))).toEqual([
-      "info xclient   XCLIENT from 192.0.2.7 through 127.0.0.1",
+    expect(xclient.ours.filter((l) => / (xclient|authskip) /.test(l))).toEqual([
+      "info xclient  ann XCLIENT from 192.0.2.7 through 127.0.0.1",
       'info xclient   XCLIENT hostname resolved as "relayed.example"',
       'info xclient   XCLIENT remote port resolved as "4321"',
+      "info authskip  bob Authentication skipped for bob using XCLIENT",
     ]);
+    const loggedOut = await bothLogs(
+      ["EHLO proxy.test", proxyAuth, "XCLIENT LOGIN="],
+      xclientOptions,
+      texts,
+    );
+    expect(loggedOut.ours).toEqual(loggedOut.theirs);
+    expect(loggedOut.ours).toContain("info deauth  ann User deauthenticated using XCLIENT");
 
     const xforward = await bothLogs(
       ["EHLO proxy.test", "XFORWARD ADDR=192.0.2.8 NAME=[UNAVAILABLE] PORT=99 HELO=Client.Example"],

@@ -67,9 +67,10 @@ export function xclient(e: Engine, args: string): MaybePromise<void> {
   const s = e.session;
   for (const [key, value] of attrs) {
     const through = s.remoteAddress;
+    const user = s.user;
     const stored = applyXclient(s, key, value);
     s.xClient.set(key, stored);
-    e.host.relayed?.("XCLIENT", key, stored, through);
+    if (key !== "LOGIN") e.host.relayed?.("XCLIENT", key, stored, through, user);
   }
   if (attrs.has("ADDR")) e.host.clientKnown?.(false);
   return login(e, attrs.get("LOGIN"), () => {
@@ -86,9 +87,10 @@ export function xforward(e: Engine, args: string): void {
   const s = e.session;
   for (const [key, value] of attrs) {
     const through = s.remoteAddress;
+    const user = s.user;
     const stored = applyXforward(s, key, value);
     s.xForward.set(key, stored);
-    e.host.relayed?.("XFORWARD", key, stored, through);
+    e.host.relayed?.("XFORWARD", key, stored, through, user);
   }
   // No EHLO follows XFORWARD: the hooks of this transaction see the relayed client.
   e.resetTransaction();
@@ -218,6 +220,7 @@ function login(e: Engine, name: string | false | undefined, done: () => void): M
   const s = e.session;
   if (typeof name !== "string") return done();
   if (name === "") {
+    e.host.relayed?.("XCLIENT", "LOGIN", "", s.remoteAddress, s.user);
     s.user = undefined;
     return done();
   }
