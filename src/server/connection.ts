@@ -4,7 +4,7 @@
  * applies backpressure, and records the transcript when asked to.
  */
 import { randomBytes } from "node:crypto";
-import type { Socket } from "node:net";
+import { isIPv6, type Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { Engine } from "../protocol/engine.js";
 import { errorToReply } from "../protocol/errors.js";
@@ -135,13 +135,18 @@ export class Connection implements EngineHost {
     // A PROXY header comes first, before any TLS; then (if on) reverse DNS, bounded.
     const proxied = await acceptProxy(this.socket, o.proxy, this.session);
     if (!proxied) return this.close();
-    if (this.log && proxied === "header" && !o.ignoredHosts.has(this.session.remoteAddress)) {
+    if (this.log && proxied === "relayed" && !o.ignoredHosts.has(this.session.remoteAddress)) {
+      // smtp-server's entry: the relayed client, the proxied-to address, the header's fields.
+      const s = this.session;
+      const fields = [isIPv6(s.remoteAddress) ? "TCP6" : "TCP4", s.remoteAddress, s.localAddress];
+      fields.push(String(s.remotePort), String(s.localPort));
       this.log.info(
-        { tnx: "proxy", cid: this.id, proxy: this.session.remoteAddress },
-        "[%s] PROXY from %s through %s",
+        { tnx: "proxy", cid: this.id, proxy: s.remoteAddress },
+        "[%s] PROXY from %s through %s (%s)",
         this.id,
-        this.session.remoteAddress,
-        this.socket.remoteAddress,
+        s.remoteAddress,
+        s.localAddress,
+        JSON.stringify(fields),
       );
     }
     if (o.reverseLookup) {
@@ -153,7 +158,7 @@ export class Connection implements EngineHost {
       );
     }
     if (this.ended) return;
-    if (o.secure) {
+    if (o.secure && !o.secured) {
       try {
         await this.upgrade();
       } catch (err) {
@@ -166,7 +171,8 @@ export class Connection implements EngineHost {
     }
     this.reachedSession = true;
     try {
-      if (o.secured) this.session.secure = true;
+      // `secure` with `secured`: TLS was done in front of this server.
+      if (o.secure && o.secured) this.session.secure = true;
       const onConnect = this.owner.hooks.onConnect;
       if (onConnect) {
         await callHook((cb) => onConnect.call(this.owner, this.session, cb));

@@ -27,7 +27,7 @@ export interface AuthResponse {
 export interface SMTPServerOptions extends SecureContextOptions, SMTPServerHandlers {
   /** Implicit TLS (RFC 8314): TLS from the first byte. */
   secure?: boolean;
-  /** The socket is already secured by something in front (treat as TLS, no STARTTLS). */
+  /** With `secure`: TLS is done by something in front, so no handshake here (the session is secure). */
   secured?: boolean;
   /** With `secure`: start plaintext and upgrade at once (for a socket handed over). */
   needsUpgrade?: boolean;
@@ -223,7 +223,9 @@ export function resolveOptions(o: SMTPServerOptions): ResolvedOptions {
     authMethods: methods,
     authRequired: methods.length > 0 && !o.authOptional,
     allowInsecureAuth: Boolean(o.allowInsecureAuth),
-    tlsAvailable: !secured && !o.secure && !o.hideSTARTTLS,
+    // As in smtp-server, `secured` alone changes nothing: with `secure`, it says the
+    // TLS was done in front (no handshake here).
+    tlsAvailable: !o.secure && !o.hideSTARTTLS,
     disabledCommands: disabled,
     maxCommandLength: nonNegative("maxCommandLength", o.maxCommandLength, 16 * 1024) || 16 * 1024,
     maxUnrecognizedCommands:

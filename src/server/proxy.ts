@@ -156,8 +156,10 @@ export const PROXY_REJECTION = "* BAD Invalid PROXY header\r\n";
 /**
  * Before anything else on a connection: when `trust` expects a PROXY header from
  * this peer, reads it and puts the relayed addresses in `session`. Resolves
- * `"header"` (read and applied) or `"none"` (no header expected: the peer talks
- * SMTP at once, as in smtp-server) to go on, `false` when the connection is over:
+ * `"relayed"` (a header naming the client, applied), `"header"` (a header that
+ * names no client: the socket's addresses stand) or `"none"` (no header expected:
+ * the peer talks SMTP at once, as in smtp-server) to go on, `false` when the
+ * connection is over:
  * the header was malformed (the client gets `* BAD Invalid PROXY header`) or the
  * socket ended first.
  */
@@ -165,7 +167,7 @@ export async function acceptProxy(
   socket: Socket,
   trust: Trust,
   session: SMTPSession,
-): Promise<"header" | "none" | false> {
+): Promise<"relayed" | "header" | "none" | false> {
   if (trust === false || !isTrusted(trust, socket.remoteAddress ?? "")) return "none";
   const read = await readProxyHeader(socket);
   if (read.kind === "closed") return false;
@@ -183,7 +185,7 @@ export async function acceptProxy(
     session.localAddress = destination.address;
     session.localPort = destination.port;
   }
-  return "header";
+  return source ? "relayed" : "header";
 }
 
 type ProxyRead = Exclude<ProxyParse, { kind: "more" }> | { readonly kind: "closed" };

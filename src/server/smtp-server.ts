@@ -184,7 +184,10 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
       await Promise.all([stopped, ...[...this.connections].map((c) => closedOf(c))]);
       clearTimeout(cut);
     }
-    this.options.log?.info({ tnx: "closed" }, "SMTP Server closed");
+    this.options.log?.info(
+      { tnx: "closed" },
+      `${this.engineConfig.lmtp ? "LMTP" : "SMTP"} Server closed`,
+    );
     this.emit("close");
   }
 

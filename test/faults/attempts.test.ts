@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, expect, test } from "vitest";
+import { afterAll, afterEach, beforeAll, expect, test, vi } from "vitest";
 import {
   delay,
   disconnect,
@@ -29,11 +29,15 @@ async function upToRcpt(fault: Fault): Promise<RawClient> {
 
 test.each([
   ["a disconnect before the reply", disconnect.before("RCPT"), "aborted"],
+  ["a disconnect right after the reply", disconnect.after("RCPT"), "aborted"],
   ["a delayed reply", delay.reply("RCPT", 1), "delayed"],
 ])("%s is recorded in attempts with the fault's name", async (_name, fault, outcome) => {
   const c = await upToRcpt(fault);
   if (outcome === "aborted") await c.waitClose();
   else expect((await c.read()).code).toBe(250);
+  await vi.waitFor(() =>
+    expect(smtp.inbox.attempts.some((a) => a.reason.startsWith("fault:"))).toBe(true),
+  );
   const attempt = smtp.inbox.attempts.find((a) => a.reason.startsWith("fault:"));
   expect(attempt).toMatchObject({ stage: "RCPT", outcome, reply: undefined });
   expect(attempt?.reason).toContain(fault.name);

@@ -271,6 +271,13 @@ describe("logger: an object with level methods", () => {
     await server.close();
   });
 
+  test("an LMTP server logs 'LMTP Server closed', as smtp-server does", async () => {
+    const { logger, calls } = capture();
+    const { server } = await start({ logger, lmtp: true });
+    await server.close();
+    expect(calls.at(-1)?.text).toBe("LMTP Server closed");
+  });
+
   test("a PROXY header is logged unless the relayed address is in ignoredHosts", async () => {
     async function proxied(ignoredHosts: string[] | undefined): Promise<string[]> {
       const { logger, calls } = capture();
@@ -289,7 +296,9 @@ describe("logger: an object with level methods", () => {
     }
     const logged = await proxied(undefined);
     expect(logged).toHaveLength(1);
-    expect(logged[0]).toMatch(/^\[\S+\] PROXY from 192\.0\.2\.10 through 127\.0\.0\.1$/);
+    expect(logged[0]).toMatch(
+      /^\[\S+\] PROXY from 192\.0\.2\.10 through 198\.51\.100\.1 \(\["TCP4","192\.0\.2\.10","198\.51\.100\.1","56324","25"\]\)$/,
+    );
     expect(await proxied(["192.0.2.10"])).toEqual([]);
   });
 });

@@ -12,6 +12,7 @@ import {
   connect as tlsConnect,
 } from "node:tls";
 import nodemailer, { type SMTPTransportOptions } from "nodemailer";
+import { SMTPServer as Reference } from "smtp-server";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import type { SMTPSession } from "../../src/protocol/types.js";
 import type { SMTPServerOptions } from "../../src/server/options.js";
@@ -555,5 +556,56 @@ describe("broken TLS clients leave the server serving others", () => {
     socket.write(hello.subarray(0, 20));
     await closed;
     await stillServes(s, true);
+  });
+});
+
+describe("secured (TLS done in front of the server), as smtp-server", () => {
+  /** Greeting, EHLO keywords and session.secure from one connection to `port`. */
+  async function look(
+    port: number,
+    seen: boolean[],
+  ): Promise<{ greeting: number; ehlo: string[]; secure: boolean }> {
+    const c = await RawClient.connect(port);
+    const greeting = (await c.read()).code;
+    const ehlo = (await c.command("EHLO secured.test")).lines.slice(1);
+    await c.command("MAIL FROM:<a@x.test>");
+    c.close();
+    return { greeting, ehlo: ehlo.filter((l) => l === "STARTTLS"), secure: seen.at(-1)! };
+  }
+
+  test.each([
+    [
+      "secure and secured: plaintext socket, secure session, no STARTTLS",
+      { secure: true, secured: true },
+    ],
+    ["secured alone: changes nothing", { secured: true }],
+  ])("%s", async (_name, extra) => {
+    const results = [];
+    for (const Server of [SMTPServer, Reference]) {
+      const seen: boolean[] = [];
+      const server = new (Server as typeof SMTPServer)({
+        ...localhost,
+        ...extra,
+        authOptional: true,
+        disableReverseLookup: true,
+        logger: false,
+        onMailFrom(_a: unknown, session: SMTPSession, cb: () => void) {
+          seen.push(session.secure);
+          cb();
+        },
+      } as SMTPServerOptions);
+      await new Promise<void>((resolve) =>
+        (server as unknown as { listen(p: number, h: string, cb: () => void): void }).listen(
+          0,
+          "127.0.0.1",
+          resolve,
+        ),
+      );
+      const port = (server.server.address() as { port: number }).port;
+      results.push(await look(port, seen));
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+    expect(results[0]).toEqual(results[1]);
+    expect(results[0]!.secure).toBe("secure" in extra);
   });
 });
