@@ -186,6 +186,18 @@ export class Connection implements EngineHost {
       return;
     }
     if (this.ended) return;
+    // smtp-server: onSecure for a session that is secure from the start, after onConnect.
+    if (this.session.secure) {
+      try {
+        await this.secureHook();
+      } catch (err) {
+        if (this.ended) return;
+        this.engine.reply("CONNECT", "", connectRefusal(err), "onSecure");
+        this.engine.close();
+        return;
+      }
+      if (this.ended) return;
+    }
     // smtp-server: 'connect' once onConnect has accepted, unless XCLIENT or XFORWARD
     // may still say who the client is (then at XCLIENT ADDR, XFORWARD ADDR or MAIL).
     const engine = this.owner.engineConfig;
@@ -404,7 +416,7 @@ export class Connection implements EngineHost {
     this.socket.removeListener("data", this.onBytes);
     const upgraded = this.dripping ? this.dripping.then(() => this.upgrade()) : this.upgrade();
     return upgraded.then(
-      () => {
+      async () => {
         if (this.log) {
           const cipher = (this.socket as TLSSocket).getCipher?.()?.name;
           this.log.info(
@@ -412,6 +424,13 @@ export class Connection implements EngineHost {
             "Connection upgraded to TLS using",
             cipher ?? "N/A",
           );
+        }
+        try {
+          await this.secureHook();
+        } catch (err) {
+          // As in smtp-server: the refusal is told over TLS (554 or its responseCode).
+          this.engine.reply("STARTTLS", "", connectRefusal(err), "onSecure");
+          throw err;
         }
         if (this.engine.mode.kind !== "closed" && this.pauses.size === 0) {
           this.socket.on("data", this.onBytes);
@@ -422,6 +441,15 @@ export class Connection implements EngineHost {
         throw err;
       },
     );
+  }
+
+  /** The `onSecure` hook, if any, with the (TLS) socket and the session. */
+  private secureHook(): Promise<void> {
+    const onSecure = this.owner.hooks.onSecure;
+    if (!onSecure) return Promise.resolve();
+    return callHook((cb) =>
+      onSecure.call(this.owner, this.socket as TLSSocket, this.session, cb),
+    ).then(() => undefined);
   }
 
   /** The TLS handshake; reading resumes on the TLS socket only when the caller says so. */

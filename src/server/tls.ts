@@ -5,7 +5,6 @@
  */
 import { type SecureContext, TLSSocket } from "node:tls";
 import type { Connection } from "./connection.js";
-import { callHook } from "./hooks.js";
 import type { ConnectionOwner } from "./types.js";
 
 type SniCallback = (
@@ -55,17 +54,8 @@ export function upgradeToTls(owner: ConnectionOwner, conn: Connection): Promise<
         (socket as TLSSocket & { servername?: string | false }).servername || undefined;
       const c = socket.getCipher();
       s.tlsOptions = { name: c.name, standardName: c.standardName, version: c.version };
-      const onSecure = owner.hooks.onSecure;
-      const settle = onSecure
-        ? callHook((cb) => onSecure.call(owner, socket, s, cb))
-        : Promise.resolve(undefined);
-      settle.then(
-        () => {
-          done = true;
-          resolve(socket);
-        },
-        (err: unknown) => fail(err instanceof Error ? err : new Error(String(err))),
-      );
+      done = true;
+      resolve(socket);
     });
   });
 }

@@ -13,7 +13,7 @@ import {
 } from "node:tls";
 import nodemailer, { type SMTPTransportOptions } from "nodemailer";
 import { SMTPServer as Reference } from "smtp-server";
-import { afterEach, beforeEach, describe, expect, test } from "vitest";
+import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
 import type { SMTPSession } from "../../src/protocol/types.js";
 import type { SMTPServerOptions } from "../../src/server/options.js";
 import { SMTPServer } from "../../src/server/smtp-server.js";
@@ -232,7 +232,7 @@ describe("onSecure", () => {
     expect(s.received).toHaveLength(1);
   });
 
-  test("is awaited (async style) before the client may speak over TLS", async () => {
+  test("is awaited (async style) before the greeting, after onConnect, as in smtp-server", async () => {
     const order: string[] = [];
     const s = await start({
       secure: true,
@@ -245,37 +245,53 @@ describe("onSecure", () => {
       },
     });
     await send(s.port, { secure: true, requireTLS: false });
-    expect(order).toEqual(["onSecure", "onConnect"]);
+    expect(order).toEqual(["onConnect", "onSecure"]);
   });
 
   test.each([
     ["callback", false],
     ["async", true],
-  ])("rejecting it (%s style) ends the connection after STARTTLS", async (_, isAsync) => {
-    const refuse = new Error("no TLS for you");
-    const s = await start({
-      onSecure: isAsync
-        ? async () => {
-            throw refuse;
-          }
-        : (_socket, _session, callback) => callback(refuse),
-    });
-    const { client } = await ehlo(s.port);
-    expect((await client.command("STARTTLS")).code).toBe(220);
-    await client.startTls(ca).catch(() => {});
-    await client.waitClose();
-    await expect(send(s.port)).rejects.toBeInstanceOf(Error);
-    expect(s.received).toHaveLength(0);
-  });
+  ])(
+    "rejecting it (%s style) after STARTTLS: 554 with its message over TLS, then close",
+    async (_, isAsync) => {
+      const refuse = new Error("no TLS for you");
+      const s = await start({
+        onSecure: isAsync
+          ? async () => {
+              throw refuse;
+            }
+          : (_socket, _session, callback) => callback(refuse),
+      });
+      const { client } = await ehlo(s.port);
+      expect((await client.command("STARTTLS")).code).toBe(220);
+      await client.startTls(ca);
+      const refusal = await client.read();
+      expect([refusal.code, refusal.lines.join(" ")]).toEqual([
+        554,
+        expect.stringContaining("no TLS for you"),
+      ]);
+      await client.waitClose();
+      await expect(send(s.port)).rejects.toBeInstanceOf(Error);
+      expect(s.received).toHaveLength(0);
+    },
+  );
 
-  test("rejecting it ends an implicit-TLS connection before the greeting", async () => {
+  test("rejecting it on an implicit-TLS connection: 554 instead of the greeting, and onClose runs", async () => {
+    const closed: string[] = [];
     const s = await start({
       secure: true,
-      onSecure: (_socket, _session, callback) => callback(new Error("refused")),
+      onSecure: (_socket, _session, callback) =>
+        callback(Object.assign(new Error("refused"), { responseCode: 521 })),
+      onClose: (session) => void closed.push(session.id),
     });
     const client = await RawClient.connectTls(s.port, ca);
+    const refusal = await client.read();
+    expect([refusal.code, refusal.lines.join(" ")]).toEqual([
+      521,
+      expect.stringContaining("refused"),
+    ]);
     await client.waitClose();
-    await expect(client.read()).rejects.toThrow(/connection closed/);
+    await vi.waitFor(() => expect(closed).toHaveLength(1));
   });
 });
 
