@@ -124,6 +124,24 @@ describe("npm run bench -- --quick", () => {
     expect(expected("waitFor", "fixture").messages).toBe(c.waitFor! + c.waitForWarmup!);
   });
 
+  test("judges every issue target, the fixture's 85% on each throughput figure", () => {
+    const judged = (report.targets as { text?: string; subject?: string }[]).map(
+      (t) => `${t.text} [${t.subject}]`,
+    );
+    for (const figure of [
+      "1 conn pipelined",
+      "1 conn lock-step",
+      "50 conns",
+      "conn per message",
+      "50 MiB",
+    ]) {
+      expect(judged).toContain(`fixture throughput >= 85% of SMTPServer's (${figure}) [fixture]`);
+    }
+    expect(judged).toContain("1 conn pipelined >= 80% of the null server [SMTPServer]");
+    expect(judged).toContain("100k messages stored at <= 1.5x their bytes [fixture]");
+    expect(judged).toContain("250-to-waitFor p99 < 1 ms [fixture]");
+  });
+
   test("has a figure for every server in every scenario that server ran", () => {
     for (const f of report.figures) {
       const scenario = f.id.split(".")[0]!;
