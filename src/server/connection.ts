@@ -56,6 +56,8 @@ export class Connection implements EngineHost {
    * to visit for every connection.
    */
   internalsState: unknown = undefined;
+  /** The same for the fixture's fault registry (which message the transaction is). */
+  faultsState: unknown = undefined;
   private ended = false;
   private upgrading = false;
   /**
