@@ -183,9 +183,7 @@ export class Connection implements EngineHost {
     } catch (err) {
       if (this.ended) return;
       this.logConnection();
-      this.engine.reply("CONNECT", "", connectRefusal(err), "onConnect");
-      this.engine.close();
-      return;
+      return this.refuseSession(err, "onConnect");
     }
     if (this.ended) return;
     // smtp-server: onSecure for a session that is secure from the start, after onConnect.
@@ -194,9 +192,7 @@ export class Connection implements EngineHost {
         await this.secureHook();
       } catch (err) {
         if (this.ended) return;
-        this.engine.reply("CONNECT", "", connectRefusal(err), "onSecure");
-        this.engine.close();
-        return;
+        return this.refuseSession(err, "onSecure");
       }
       if (this.ended) return;
     }
@@ -220,6 +216,12 @@ export class Connection implements EngineHost {
     }
     this.engine.greet();
     this.socket.on("data", this.onBytes);
+  }
+
+  /** A hook refused the session before the greeting: its reply (554 or its responseCode), then close. */
+  private refuseSession(err: unknown, reason: string): void {
+    this.engine.reply("CONNECT", "", connectRefusal(err), reason);
+    this.engine.close();
   }
 
   /** smtp-server's log entries for a reverse lookup that failed or found no usable name. */
