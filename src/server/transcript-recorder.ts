@@ -90,10 +90,11 @@ export class TranscriptRecorder implements Transcript {
   /**
    * Per entry: [timestamp, packed location of client bytes in an ArrayBuffer (else 0)].
    * A plain array of doubles (unboxed, on the heap): a typed array would be one
-   * more ArrayBuffer with its own native memory for every connection.
+   * more ArrayBuffer with its own native memory for every connection. Both arrays
+   * are cut to their length when the connection closes.
    */
-  private readonly nums: number[] = [];
-  private readonly data: Stored[] = [];
+  private nums: number[] = [];
+  private data: Stored[] = [];
   /** AUTH payload ranges of the client byte stream; made at the first one. */
   private secrets: Array<[number, number]> | undefined;
   /** Client stream offset of each entry, computed up to `offsetsKnown` when masking needs it. */
@@ -121,10 +122,18 @@ export class TranscriptRecorder implements Transcript {
     return this.#closed;
   }
 
-  /** Set by the connection when it closes; the last reads are then let go. */
+  /**
+   * Set by the connection when it closes. The last reads are let go, and the entry
+   * arrays are copied at their length: a growing array keeps room for about half as
+   * many entries again (120 of a short connection's 950 bytes), and a closed
+   * transcript is kept as long as its connection's messages.
+   */
   set closed(value: boolean) {
     this.#closed = value;
-    if (value) this.recent = undefined;
+    if (!value) return;
+    this.recent = undefined;
+    this.nums = this.nums.slice();
+    this.data = this.data.slice();
   }
 
   client(chunk: Uint8Array): void {

@@ -90,6 +90,23 @@ describe("TranscriptRecorder", () => {
     expect(t.slice(990).map((e) => text(e.data))).toEqual(expected.slice(990));
   });
 
+  test("closing keeps every entry as it was, and an entry after the close is added", () => {
+    const t = recorder();
+    t.server("220 ready\r\n");
+    t.client(Buffer.from("AUTH PLAIN c2VjcmV0\r\n"));
+    t.secret(11, 19); // the payload, as the engine reports it
+    t.server("235 ok\r\n");
+    t.client(Buffer.alloc(5000, 0x61)); // kept as received
+    const before = t.entries();
+    t.closed = true;
+    expect(t.entries()).toEqual(before);
+    expect(text(t.entries()[1]!.data)).toBe("AUTH PLAIN ***\r\n");
+    t.note("closed by the server");
+    expect(t.length).toBe(5);
+    expect(t.entries().slice(0, 4)).toEqual(before);
+    expect(t.entries()[4]).toMatchObject({ direction: "server", note: "closed by the server" });
+  });
+
   test("keeps the bytes as they were when recorded (small reads are copied)", () => {
     const t = recorder();
     const chunk = Buffer.from("MAIL FROM:<a@x.test>\r\n");
