@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: four servers side by side (this project's SMTPServer, the full
  * fixture, nodemailer's smtp-server, a null server) through the same raw client,
- * scenario by scenario, median of 3 runs, each in a fresh process. Prints a
+ * scenario by scenario, median of 5 runs, each in a fresh process. Prints a
  * table with the ratios to smtp-server and to the null server, checks the issue's
  * targets, and writes JSON to bench/results/<timestamp>.json (or --json <path>).
  *
@@ -25,7 +25,7 @@ import { median } from "./stats.mjs";
 const MiB = 1024 * 1024;
 
 const FULL = {
-  runs: 3,
+  runs: 5,
   startupWarmup: 20,
   startupCycles: 300,
   greetingWarmup: 5,
