@@ -319,16 +319,26 @@ describe("onClose that throws or rejects", () => {
     ["rejects with a non-Error", () => Promise.reject("onClose string")],
   ] as const)("onClose that %s is reported through 'error', never thrown", async (_n, onClose) => {
     const errors: Error[] = [];
+    let reported: () => void = () => undefined;
+    const firstError = new Promise<void>((resolve) => {
+      reported = resolve;
+    });
     server = new SMTPServer({ onClose: onClose as () => unknown, disabledCommands: ["AUTH"] });
-    server.on("error", (e: Error) => errors.push(e));
+    server.on("error", (e: Error) => {
+      errors.push(e);
+      reported();
+    });
     await server.listen(0, "127.0.0.1");
     const c = await connect(portOf(server));
     await c.read();
     expect((await c.command("QUIT")).code).toBe(221);
     await within(c.waitClose(), BOUND_MS, "close");
+    await within(firstError, BOUND_MS, "'error' from onClose");
     await within(server.close(), BOUND_MS, "server.close()");
     server = undefined;
-    expect(errors.length).toBeLessThanOrEqual(1);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toBeInstanceOf(Error);
+    expect(errors[0]!.message).toMatch(/^onClose (boom|rejected|string)$/);
   });
 
   test("without an 'error' listener, a throwing onClose is swallowed", async () => {

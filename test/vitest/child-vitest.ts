@@ -46,17 +46,20 @@ function nodeAtLeast(major: number, minor: number): boolean {
 export function vitestVersion(pkg: VitestPackage): VitestVersion {
   const bin = vitestBin(pkg);
   if (!existsSync(bin)) {
-    const why = `${pkg} is not installed (run \`npm run setup:runners\`)`;
-    if (process.env.REQUIRE_REAL_CLIENTS === "1") throw new Error(`${why}; CI must install it`);
-    return { pkg, node: process.execPath, skip: why };
+    return missing(pkg, `${pkg} is not installed (run \`npm run setup:runners\`)`);
   }
   if (pkg !== "vitest5" || nodeAtLeast(22, 12)) return { pkg, node: process.execPath };
   if (existsSync(NODE22)) return { pkg, node: NODE22 };
-  return {
+  return missing(
     pkg,
-    node: process.execPath,
-    skip: "vitest 5 needs Node >= 22.12 (its runner, `npm run setup:runners`, brings one)",
-  };
+    "vitest 5 needs Node >= 22.12 (its runner, `npm run setup:runners`, brings one)",
+  );
+}
+
+/** A runner that cannot run here: a visible skip, or an error where CI must have it. */
+function missing(pkg: VitestPackage, why: string): VitestVersion {
+  if (process.env.REQUIRE_REAL_CLIENTS === "1") throw new Error(`${why}; CI must install it`);
+  return { pkg, node: process.execPath, skip: why };
 }
 
 function vitestBin(pkg: VitestPackage): string {
