@@ -110,12 +110,18 @@ export function constantReply(
   return Object.freeze(r);
 }
 
+/**
+ * The enhanced status code `r` goes out with: its own or its code's default, when
+ * enhanced codes are on and the reply carries one (never on 3xx, greeting or EHLO).
+ */
+export function sentEnhancedCode(r: Reply, enhancedCodes: boolean): string | undefined {
+  if (!enhancedCodes || r.enhanced === null || (r.code >= 300 && r.code < 400)) return undefined;
+  return r.enhanced ?? defaultEnhancedCode(r.code);
+}
+
 function serialize(r: Reply, enhancedCodes: boolean): string {
-  let prefix = "";
-  if (enhancedCodes && r.enhanced !== null && (r.code < 300 || r.code >= 400)) {
-    const enhanced = r.enhanced ?? defaultEnhancedCode(r.code);
-    if (enhanced !== undefined) prefix = `${enhanced} `;
-  }
+  const enhanced = sentEnhancedCode(r, enhancedCodes);
+  const prefix = enhanced === undefined ? "" : `${enhanced} `;
   const lines = r.lines.length === 0 ? [""] : r.lines.map(textLine);
   const last = lines.length - 1;
   let out = "";

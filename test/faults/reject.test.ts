@@ -188,6 +188,25 @@ describe("reject.<stage>() as nodemailer sees it", () => {
     });
   });
 
+  test("an attempt's reply has the enhanced code the client got, a default one included", async () => {
+    smtp.use(reject.mail({ code: 451, once: true }));
+    const err = await sendFails(smtp);
+    expect(err.response).toBe("451 4.3.0 Local error in processing");
+    expect(smtp.inbox.attempts.find((a) => a.stage === "MAIL")).toMatchObject({
+      outcome: "rejected",
+      reply: { code: 451, enhanced: "4.3.0", text: "Local error in processing" },
+    });
+  });
+
+  test("without ENHANCEDSTATUSCODES an attempt's reply has no enhanced code, as on the wire", async () => {
+    await using plain = await startTestSmtp({ profile: "minimal" });
+    plain.use(reject.mail({ code: 451, once: true }));
+    const err = await sendFails(plain);
+    expect(err.response).toBe("451 Local error in processing");
+    const attempt = plain.inbox.attempts.find((a) => a.stage === "MAIL");
+    expect(attempt?.reply).toEqual({ code: 451, enhanced: undefined, text: "Local error in processing" });
+  });
+
   test("a refused greeting fails the send with the code and text", async () => {
     smtp.use(reject.connect(554, "5.3.2 Maintenance"));
     const err = await sendFails(smtp);
