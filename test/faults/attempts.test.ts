@@ -1,4 +1,5 @@
-import { afterAll, afterEach, beforeAll, expect, test, vi } from "vitest";
+import nodemailer from "nodemailer";
+import { afterAll, afterEach, beforeAll, expect, test } from "vitest";
 import {
   delay,
   disconnect,
@@ -35,9 +36,7 @@ test.each([
   const c = await upToRcpt(fault);
   if (outcome === "aborted") await c.waitClose();
   else expect((await c.read()).code).toBe(250);
-  await vi.waitFor(() =>
-    expect(smtp.inbox.attempts.some((a) => a.reason.startsWith("fault:"))).toBe(true),
-  );
+  // Recorded when the fault fired, before the client could see its effect.
   const attempt = smtp.inbox.attempts.find((a) => a.reason.startsWith("fault:"));
   expect(attempt).toMatchObject({ stage: "RCPT", outcome, reply: undefined });
   expect(attempt?.reason).toContain(fault.name);
@@ -56,4 +55,21 @@ test("a dropped 250 is recorded as accepted, naming the fault", async () => {
   expect(mail.acknowledged).toBe(false);
   const attempt = smtp.inbox.attempts.find((a) => a.messageId === mail.id);
   expect(attempt?.reason).toMatch(/^fault: dropAfterData\(\): 250 not sent$/);
+});
+
+test("a message over the size limit is recorded as refused for its size, not by a hook", async () => {
+  await using small = await startTestSmtp({ size: 1000 });
+  const sent = nodemailer
+    .createTransport(small.transport)
+    .sendMail({ from: "a@x.test", to: "big@example.com", text: "x".repeat(5000) });
+  await expect(sent).rejects.toMatchObject({ responseCode: 552 });
+  expect(small.inbox.attempts).toEqual([
+    expect.objectContaining({
+      stage: "DATA_END",
+      outcome: "rejected",
+      reply: expect.objectContaining({ code: 552 }),
+      reason: "size",
+    }),
+  ]);
+  expect(small.inbox.messages).toEqual([]);
 });

@@ -177,10 +177,16 @@ function sinkAnswered(
   v: Reply | readonly Reply[] | undefined,
 ): void {
   const replies = dataReplies(e, v, info);
-  complete(e, "DATA_END", replies, replies[0]?.code === 250 ? "ok" : "hook", sink);
+  const reason = oversized(e, info) ? "size" : replies[0]?.code === 250 ? "ok" : "hook";
+  complete(e, "DATA_END", replies, reason, sink);
 }
 
 const QUEUED: readonly Reply[] = Object.freeze([REPLIES.queued]);
+
+/** The message crossed the size limit and is refused for it, whatever the sink said. */
+function oversized(e: Engine, info: DataEndInfo): boolean {
+  return info.sizeExceeded && refusesOversized(e);
+}
 
 /** The sink's verdict as a list of replies (LMTP: one per recipient, see `complete`). */
 function dataReplies(
@@ -188,7 +194,7 @@ function dataReplies(
   v: Reply | readonly Reply[] | undefined,
   info: DataEndInfo,
 ): readonly Reply[] {
-  if (info.sizeExceeded && refusesOversized(e)) return [REPLIES.sizeExceeded(e.config.size)];
+  if (oversized(e, info)) return [REPLIES.sizeExceeded(e.config.size)];
   return v === undefined ? QUEUED : Array.isArray(v) ? v : [v as Reply];
 }
 
