@@ -46,8 +46,16 @@ export class Engine {
   readonly config: EngineConfig;
   readonly host: EngineHost;
   readonly session: SMTPSession;
-  /** Extensions the client used in the current transaction (for the fixture's facts). */
+  /**
+   * Extensions the client used in the current transaction (for the fixture's facts),
+   * the session's (`sessionUsed`) first.
+   */
   readonly used = new Set<string>();
+  /**
+   * Extensions whose effect lasts for the session, not one transaction: STARTTLS once
+   * the handshake is done, AUTH once it succeeded. Each transaction's `used` starts with them.
+   */
+  readonly sessionUsed: string[] = [];
   mode: Mode = COMMAND_MODE;
   /** The open BDAT transaction's sink and byte count, across BDAT commands. */
   bdat: { sink: DataSink; bytes: number; sizeExceeded: boolean } | undefined;
@@ -195,7 +203,15 @@ export class Engine {
     if (s.envelope.mailFrom || s.envelope.rcptTo.length > 0) s.transaction++;
     s.envelope = emptyEnvelope();
     this.releaseCut();
-    this.used.clear();
+    const used = this.used;
+    used.clear();
+    for (const extension of this.sessionUsed) used.add(extension);
+  }
+
+  /** The client used a session-wide extension (STARTTLS, AUTH): this transaction and the next ones. */
+  usedForSession(extension: string): void {
+    if (!this.sessionUsed.includes(extension)) this.sessionUsed.push(extension);
+    this.used.add(extension);
   }
 
   /** A DATA_BODY cut still armed when its transaction ends did not fire: say so. */

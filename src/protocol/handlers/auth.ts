@@ -67,7 +67,7 @@ function verify(e: Engine, request: AuthRequest, command: string): MaybePromise<
     if (e.closed) return;
     if (o.ok) {
       e.session.user = o.user;
-      e.used.add("AUTH");
+      e.usedForSession("AUTH");
       e.session.transmissionType = transmissionType(e);
       e.reply("AUTH", command, AUTH_SUCCESS);
       return;
@@ -97,14 +97,15 @@ export function startTls(e: Engine, args: string, line: string): MaybePromise<vo
     () => {
       // RFC 3207 4.2: the server discards what it learnt from the client before the
       // handshake; the client must start over with EHLO.
+      // Nor does an AUTH identity from the plaintext part (allowInsecureAuth) carry over.
+      e.sessionUsed.length = 0;
       e.resetTransaction();
       const s = e.session;
       s.hostNameAppearsAs = "";
       s.openingCommand = "";
-      // Nor does an AUTH identity from the plaintext part (allowInsecureAuth) carry over.
       s.user = undefined;
       s.secure = true;
-      e.used.add("STARTTLS");
+      e.usedForSession("STARTTLS");
     },
     () => e.close(),
   );
