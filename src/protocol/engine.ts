@@ -122,7 +122,8 @@ export class Engine {
 
   /**
    * The server is closing: 421 and close now if idle, else once the transaction in
-   * flight (a hook, the message data) is answered; any command meanwhile gets 421.
+   * flight is over: from MAIL to the reply to its data (or RSET), hooks included.
+   * A command that would start another one meanwhile gets 421.
    */
   shutdown(): void {
     this.shuttingDown = true;
@@ -133,10 +134,36 @@ export class Engine {
     if (!this.shuttingDown) return false;
     // A hang is the server's own doing (a fault): it ends with the server, not at closeTimeout.
     const hung = this.hung !== undefined && !this.closed;
-    if (!hung && (this.busy || this.mode.kind !== "command")) return false;
+    if (!hung && (this.busy || this.mode.kind !== "command" || this.inTransaction())) return false;
     this.send(REPLIES.shuttingDown);
     this.close(hung ? `${this.hung} (server closed)` : undefined);
     return true;
+  }
+
+  /** MAIL was accepted and the transaction is not over. */
+  private inTransaction(): boolean {
+    return Boolean(this.session.envelope.mailFrom) || this.bdat !== undefined;
+  }
+
+  /**
+   * The server cut the connection (`closeTimeout` is over) after writing `reply`
+   * (undefined when nothing could be written, mid-handshake). A transaction still
+   * open ends with it: an open message is aborted with that reply, an envelope
+   * without data is reported as refused by it.
+   */
+  cutOff(reply: Reply | undefined): void {
+    if (this.closed) return;
+    const reason = "server closed (closeTimeout)";
+    const dataOpen = this.mode.kind === "data" || this.mode.kind === "bdat" || this.bdat;
+    const env = this.session.envelope;
+    if (!dataOpen && env.mailFrom && reply) {
+      const stage = env.rcptTo.length > 0 ? "RCPT" : "MAIL";
+      this.host.observe?.({ stage, command: "", reply, reason });
+    }
+    this.abortData(reason, reply);
+    this.mode = { kind: "closed" };
+    this.queue = [];
+    this.partial = undefined;
   }
 
   /** The socket is gone: abort an open transaction. */
@@ -222,7 +249,7 @@ export class Engine {
     this.host.unusedCut?.(cut.directive);
   }
 
-  abortData(reason: string): void {
+  abortData(reason: string, reply?: Reply): void {
     // A skipped BDAT chunk (mode's sink is a drop) can be in flight with a BDAT
     // transaction open: both are told, each once.
     const mode = this.mode;
@@ -231,9 +258,9 @@ export class Engine {
     this.bdat = undefined;
     if (open) {
       this.mode = COMMAND_MODE;
-      open.abort(reason);
+      open.abort(reason, reply);
     }
-    if (bdat && bdat !== open) bdat.abort(reason);
+    if (bdat && bdat !== open) bdat.abort(reason, reply);
   }
 
   // ---- running handlers that may be async -------------------------------------
@@ -495,7 +522,7 @@ export class Engine {
   }
 
   private dispatch(verb: string, args: string, text: string): void {
-    if (this.shuttingDown) {
+    if (this.shuttingDown && !this.inTransaction()) {
       this.send(REPLIES.shuttingDown);
       this.close();
       return;

@@ -57,8 +57,11 @@ export interface DataSink {
    * rejecting maps through `errorToReply`.
    */
   end(info: DataEndInfo): MaybePromise<Reply | readonly Reply[] | undefined>;
-  /** The transaction will not complete (disconnect, rejection, RSET mid-BDAT). */
-  abort(reason: string): void;
+  /**
+   * The transaction will not complete (disconnect, rejection, RSET mid-BDAT);
+   * `reply`: what the client was told, when the server ended it with a reply.
+   */
+  abort(reason: string, reply?: Reply): void;
   /** The client was sent the final reply (or the connection dropped it on purpose). */
   replied?(reply: Reply, delivered: boolean): void;
 }

@@ -524,12 +524,14 @@ export class Connection implements EngineHost {
 
   /** closeTimeout ran out: tell the client (421) if it can still hear us, then drop it. */
   cut(): void {
-    if (!this.upgrading) {
+    const reply = this.upgrading ? undefined : REPLIES.shuttingDown;
+    if (reply) {
       const enhanced = this.owner.engineConfig.capabilities.has("ENHANCEDSTATUSCODES");
-      const text = serializeReply(REPLIES.shuttingDown, enhanced);
+      const text = serializeReply(reply, enhanced);
       this.said?.(text);
       this.write(text);
     }
+    this.engine.cutOff(reply);
     this.ended = true;
     this.socket.end();
     const t = setTimeout(() => this.socket.destroy(), 100);

@@ -1,6 +1,7 @@
 /**
  * close() under load: 20 connections in the middle of transactions when close() is
- * called. Each in-flight transaction either completes (250, then 421) or gets 421;
+ * called. Each in-flight transaction either completes (250, then 421) or, left
+ * unfinished past closeTimeout, is cut with 421 and recorded in attempts;
  * no message is half-recorded (every stored message was acknowledged, every
  * acknowledged one is stored); close() resolves within closeTimeout plus a margin.
  */
@@ -79,13 +80,15 @@ describe("close() under load", () => {
 
     // A: mid-DATA, finish after close() was called -> 250, then 421.
     const finishing = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => inData(port, `finish${i}`)));
-    // B: MAIL and RCPT done, no DATA yet -> 421.
+    // B: MAIL and RCPT done, DATA never sent -> their transaction may go on; cut with
+    // 421 at closeTimeout.
     const idle = await Promise.all([0, 1, 2, 3].map((i) => inTransaction(port, `idle${i}`)));
     // C: the whole message written just before close() is called -> 250 or 421.
     const racing = await Promise.all([0, 1, 2, 3].map((i) => inData(port, `race${i}`)));
     // D: mid-DATA and never finishing -> cut at closeTimeout, nothing stored.
     const stalled = await Promise.all([0, 1, 2].map((i) => inData(port, `stall${i}`)));
-    // E: RCPT waiting on a slow hook when close() is called -> RCPT answered, then 421.
+    // E: RCPT waiting on a slow hook when close() is called -> RCPT answered; DATA
+    // never sent, so cut with 421 at closeTimeout.
     const slow: RawClient[] = [];
     for (const i of [0, 1, 2]) {
       const client = await RawClient.connect(port);
@@ -138,6 +141,19 @@ describe("close() under load", () => {
       );
     }
 
+    // The cut transactions are in attempts with the 421 they got.
+    const cut = (stage: string) =>
+      smtp!.inbox.attempts
+        .filter((a) => a.stage === stage && a.reason === "server closed (closeTimeout)")
+        .map((a) => [a.outcome, a.reply?.code, a.envelope.mailFrom && a.envelope.mailFrom.address]);
+    expect(cut("RCPT").sort()).toEqual([
+      ...[0, 1, 2, 3].map((i) => ["rejected", 421, `idle${i}@client.test`]),
+      ...[0, 1, 2].map((i) => ["rejected", 421, `slow${i}@client.test`]),
+    ]);
+    expect(cut("DATA_END").sort()).toEqual(
+      [0, 1, 2].map((i) => ["aborted", 421, `stall${i}@client.test`]),
+    );
+
     // The port is released: a new client is refused.
     await expect(open(port)).rejects.toThrow(/ECONNREFUSED/);
     watch.stop();
@@ -151,7 +167,26 @@ describe("close() under load", () => {
     const replies = await restOf(c);
     await within(closing, 300 + MARGIN, "close()");
     expect(replies.map((r) => r.code)).toEqual([421]);
-    expect(smtp.inbox.attempts.filter((a) => a.outcome === "accepted")).toEqual([]);
+    expect(smtp.inbox.attempts).toEqual([
+      expect.objectContaining({
+        stage: "DATA_END",
+        outcome: "aborted",
+        reply: { code: 421, enhanced: "4.4.2", text: "Server shutting down" },
+        reason: "server closed (closeTimeout)",
+      }),
+    ]);
+  });
+
+  test("a client between RCPT and DATA may still send its message after close() is called", async () => {
+    smtp = await startTestSmtp({ closeTimeout: 5000 });
+    const c = await inTransaction(smtp.port, "late");
+    const closing = smtp.close();
+    expect((await c.command("DATA")).code).toBe(354);
+    c.write("Subject: late\r\n\r\nstill delivered\r\n.\r\n");
+    const replies = await restOf(c);
+    await within(closing, MARGIN, "close()");
+    expect(replies.map((r) => r.code)).toEqual([250, 421]);
+    expect(smtp.inbox.messages.map((m) => m.subject)).toEqual(["late"]);
   });
 
   test("with the fixture's defaults a stalled client holds close() 2 s, not smtp-server's 30 s", async () => {

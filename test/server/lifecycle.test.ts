@@ -112,7 +112,7 @@ describe("close()", () => {
     expect(messages).toEqual(["Subject: in flight\r\n\r\nfirst half, second half\r\n"]);
   });
 
-  test("a command waiting for its hook gets its reply, then 421", async () => {
+  test("a MAIL waiting for its hook gets its reply, and its transaction goes on to the message, then 421", async () => {
     let release: () => void = () => {};
     const hookCalled = new Promise<void>((called) => {
       release = called;
@@ -131,7 +131,37 @@ describe("close()", () => {
     const closing = server.close();
     proceed();
     expect((await c.read()).raw).toBe("250 Accepted\r\n");
+    expect((await c.command("RCPT TO:<b@example.com>")).code).toBe(250);
+    expect((await c.command("DATA")).code).toBe(354);
+    c.write("Subject: late\r\n\r\nx\r\n.\r\n");
+    expect((await c.read()).code).toBe(250);
     expect((await c.read()).raw).toBe("421 Server shutting down\r\n");
+    await c.waitClose();
+    await closing;
+  });
+
+  test("a transaction between RCPT and DATA when close() is called goes on; RSET ends it with 421", async () => {
+    const { server, port } = await start();
+    const c = await connect(port);
+    await c.command("EHLO envelope.test");
+    expect((await c.command("MAIL FROM:<a@example.com>")).code).toBe(250);
+    expect((await c.command("RCPT TO:<b@example.com>")).code).toBe(250);
+    const closing = server.close();
+    expect((await c.command("RCPT TO:<c@example.com>")).code).toBe(250);
+    c.write("RSET\r\nMAIL FROM:<next@example.com>\r\n");
+    expect((await c.read()).code).toBe(250);
+    expect((await c.read()).raw).toBe("421 Server shutting down\r\n");
+    await c.waitClose();
+    await closing;
+  });
+
+  test("a transaction left open past closeTimeout is cut with 421", async () => {
+    const { server, port } = await start({ closeTimeout: 50 });
+    const c = await connect(port);
+    await c.command("EHLO stalled.test");
+    expect((await c.command("MAIL FROM:<a@example.com>")).code).toBe(250);
+    const closing = server.close();
+    expect((await within(c.read(), 5000, "the 421")).raw).toBe("421 Server shutting down\r\n");
     await c.waitClose();
     await closing;
   });
