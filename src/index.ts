@@ -11,7 +11,7 @@ export type {
   WaitForManyOptions,
   WaitForOptions,
 } from "./fixture/inbox.js";
-export { UnexpectedMessageError, WaitForTimeoutError } from "./fixture/inbox.js";
+export { PredicateError, UnexpectedMessageError, WaitForTimeoutError } from "./fixture/inbox.js";
 export type { MatchObject, MessageMatch, MessagePredicate, TextMatcher } from "./fixture/match.js";
 export type { AuthConfig, TestSmtpOptions, TlsFiles } from "./fixture/options.js";
 export type { ProfileName } from "./fixture/profiles.js";
