@@ -4,7 +4,7 @@
  */
 import type { Engine } from "./engine.js";
 import { auth, startTls } from "./handlers/auth.js";
-import { bdat, data, skipChunk } from "./handlers/data.js";
+import { bdat, data, refusedBdat } from "./handlers/data.js";
 import { mail, rcpt } from "./handlers/mail.js";
 import { greet, help, noop, quit, rset, vrfy } from "./handlers/session.js";
 import { xclient, xforward } from "./handlers/xclient.js";
@@ -38,8 +38,8 @@ export interface CommandSpec {
   readonly available?: (e: Engine) => boolean;
   readonly run: (e: Engine, args: string, line: string) => MaybePromise<void>;
   /**
-   * The command was answered without running (a gate or a fault's reply): BDAT
-   * still has to read and drop the chunk that follows it (RFC 3030 2).
+   * The command was answered without running (a gate or a fault's reply): a BDAT
+   * fails its transaction and still has to read and drop its chunk (RFC 3030 2).
    */
   readonly skipped?: (e: Engine, args: string) => void;
 }
@@ -58,7 +58,7 @@ const TABLE: Readonly<Record<Verb, CommandSpec>> = {
     needsHelo: true,
     needsAuth: true,
     run: bdat,
-    skipped: skipChunk,
+    skipped: refusedBdat,
     available: (e) => caps(e).has("CHUNKING"),
   },
   RSET: { stage: "RSET", run: rset },

@@ -204,7 +204,11 @@ describe("reject.<stage>() as nodemailer sees it", () => {
     const err = await sendFails(plain);
     expect(err.response).toBe("451 Local error in processing");
     const attempt = plain.inbox.attempts.find((a) => a.stage === "MAIL");
-    expect(attempt?.reply).toEqual({ code: 451, enhanced: undefined, text: "Local error in processing" });
+    expect(attempt?.reply).toEqual({
+      code: 451,
+      enhanced: undefined,
+      text: "Local error in processing",
+    });
   });
 
   test("a refused greeting fails the send with the code and text", async () => {
@@ -317,5 +321,50 @@ describe("with XCLIENT on", () => {
     } finally {
       await relay.close();
     }
+  });
+});
+
+describe("a refused BDAT fails its transaction (RFC 3030 2)", () => {
+  /** Pipelines `wire` after EHLO/MAIL/RCPT and returns the replies to it, then QUIT's. */
+  async function pipelined(wire: string, replies: number): Promise<string[]> {
+    const c = await RawClient.connect(smtp.port);
+    await c.read();
+    c.write(`${EHLO}\r\n${MAIL_FROM}\r\n${RCPT_TO}\r\n${wire}QUIT\r\n`);
+    const all = await c.readMany(3 + replies + 1);
+    await c.waitClose();
+    return all.slice(3).map((r) => r.raw.trimEnd());
+  }
+
+  test("chunks already pipelined after the refused one are dropped, never stored as a message", async () => {
+    smtp.use(reject.bdat((ctx) => ctx.command === "BDAT 6"));
+    const replies = await pipelined("BDAT 5\r\nHELLOBDAT 6\r\n-LOST-BDAT 4 LAST\r\nEND!", 3);
+    expect(replies).toEqual([
+      "250 2.0.0 5 octets received",
+      "554 5.5.0 Transaction failed",
+      "503 5.5.1 Error: need MAIL command",
+      "221 2.0.0 Bye",
+    ]);
+    expect(smtp.inbox.messages).toEqual([]);
+  });
+
+  test("a refused BDAT LAST ends the transaction: the next MAIL starts a new message of its own", async () => {
+    smtp.use(
+      reject.bdat((ctx) => / LAST$/i.test(ctx.command), 452, "4.3.1 try later", { once: true }),
+    );
+    const replies = await pipelined(
+      `BDAT 5\r\nHELLOBDAT 4 LAST\r\nEND!${MAIL_FROM}\r\n${RCPT_TO}\r\nBDAT 3 LAST\r\nNEW`,
+      5,
+    );
+    expect(replies).toEqual([
+      "250 2.0.0 5 octets received",
+      "452 4.3.1 try later",
+      "250 2.1.0 Accepted",
+      "250 2.1.5 Accepted",
+      "250 2.6.0 OK: message queued",
+      "221 2.0.0 Bye",
+    ]);
+    const [only, ...rest] = smtp.inbox.messages;
+    expect(rest).toEqual([]);
+    expect(Buffer.from(only!.raw).toString()).toBe("NEW");
   });
 });

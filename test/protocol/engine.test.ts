@@ -1096,11 +1096,14 @@ describe("interceptors (the fault seam)", () => {
       },
     });
     t.feed(`${MAIL}${RCPT}BDAT 2\r\nabBDAT 3\r\nxyzBDAT 2 LAST\r\ncd`);
-    expect(t.codes()).toEqual([250, 250, 250, 451, 250]);
-    expect(t.host.sink.body).toBe("abcd");
+    // RFC 3030 2: the refusal fails the transaction; the BDAT after it finds none.
+    expect(t.codes()).toEqual([250, 250, 250, 451, 503]);
+    expect(t.host.sink.body).toBe("ab");
+    expect(t.host.sink.aborted).toBe("transaction reset");
+    expect(t.engine.session.envelope.mailFrom).toBe(false);
   });
 
-  test("RSET while a skipped chunk is read still aborts the open message", () => {
+  test("a refused BDAT aborts the open message at once; its chunk is still read and dropped", () => {
     const t = startEngine({
       ehlo: true,
       config: { capabilities: ["CHUNKING"] },
@@ -1112,8 +1115,10 @@ describe("interceptors (the fault seam)", () => {
       },
     });
     t.feed(`${MAIL}${RCPT}BDAT 2\r\nabBDAT 3\r\nx`);
-    t.engine.lost();
-    expect(t.host.sink.aborted).toBe("client disconnected");
+    expect(t.host.sink.aborted).toBe("transaction reset");
+    t.feed("yzNOOP\r\n");
+    expect(t.codes()).toEqual([250, 250, 250, 451, 250]);
+    expect(t.host.sink.body).toBe("ab");
   });
 
   test("an async BDAT directive holds input until BDAT 0 LAST is answered", async () => {

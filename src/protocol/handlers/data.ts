@@ -104,6 +104,18 @@ export function skipChunk(e: Engine, args: string): void {
   if (size > 0) e.mode = { kind: "bdat", remaining: size, last: false, sink: DROP };
 }
 
+/**
+ * A BDAT answered with a refusal instead of running (a gate, or a fault's reply):
+ * RFC 3030 2 makes the whole transaction failed. The message so far is dropped and
+ * the envelope reset, so BDATs the client had already pipelined are refused too
+ * and their chunks dropped, never joined into a message; this BDAT's own chunk is
+ * read and dropped.
+ */
+export function refusedBdat(e: Engine, args: string): void {
+  if (e.bdat !== undefined || e.session.envelope.mailFrom) e.resetTransaction();
+  skipChunk(e, args);
+}
+
 const DROP: DataSink = { write() {}, end: () => undefined, abort() {} };
 
 /** Bytes of a BDAT chunk; `sink` is the one the chunk was announced for. */
