@@ -98,7 +98,12 @@ const BY_VERB: ReadonlyMap<string, CommandSpec> = new Map(Object.entries(TABLE))
  * character codes, without making a string; anything else is sliced and upper-cased.
  */
 export function verbOf(text: string, end: number): string {
-  if (end === 4) {
+  // Only ASCII fits the packing: a wider unit (ō is 0x14D) would spill into its
+  // neighbour's byte and read as another letter (0x14D << 24 is "M" << 24).
+  if (
+    end === 4 &&
+    (text.charCodeAt(0) | text.charCodeAt(1) | text.charCodeAt(2) | text.charCodeAt(3)) < 0x80
+  ) {
     const known = FOUR_LETTER.get(
       (upper(text, 0) << 24) | (upper(text, 1) << 16) | (upper(text, 2) << 8) | upper(text, 3),
     );

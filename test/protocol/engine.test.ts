@@ -1103,6 +1103,18 @@ describe("interceptors (the fault seam)", () => {
     expect(t.engine.session.envelope.mailFrom).toBe(false);
   });
 
+  test("BDAT with extra spaces around its size is taken; a malformed one's chunk is still dropped", () => {
+    const t = startEngine({ ehlo: true, config: { capabilities: ["CHUNKING"] } });
+    t.feed(`${MAIL}${RCPT}BDAT  6 LAST\r\nRSET\r\n`);
+    expect(t.codes()).toEqual([250, 250, 250]);
+    expect(t.host.sink.body).toBe("RSET\r\n");
+    const u = startEngine({ ehlo: true, config: { capabilities: ["CHUNKING"] } });
+    // A 501 whose size is readable: the six bytes after it are its chunk, not commands.
+    u.feed(`${MAIL}${RCPT}BDAT 6 LASTX\r\nRSET\r\nNOOP\r\n`);
+    expect(u.codes()).toEqual([250, 250, 501, 250]);
+    expect(u.engine.session.envelope.mailFrom).toBe(false);
+  });
+
   test("a refused BDAT aborts the open message at once; its chunk is still read and dropped", () => {
     const t = startEngine({
       ehlo: true,

@@ -64,11 +64,18 @@ export function finishData(e: Engine, decoder: DataDecoder, sink: DataSink): May
   return endData(e, sink, info);
 }
 
-const BDAT_ARGS = /^(\d{1,15})(?: +(LAST))? *$/i;
+/** `BDAT <size> [LAST]`, spaces around the words tolerated. */
+const BDAT_ARGS = /^ *(\d{1,15})(?: +(LAST))? *$/i;
+/** The chunk size of a BDAT whose arguments are otherwise wrong: its chunk still follows. */
+const CHUNK_SIZE = /^ *(\d{1,15})(?: |$)/;
 
 export function bdat(e: Engine, args: string, line: string): MaybePromise<void> {
   const m = BDAT_ARGS.exec(args);
-  if (!m) return e.reply("BDAT", line, REPLIES.bdatSyntax, "syntax");
+  if (!m) {
+    e.reply("BDAT", line, REPLIES.bdatSyntax, "syntax");
+    refusedBdat(e, args);
+    return;
+  }
   const env = e.session.envelope;
   const size = Number(m[1]);
   const last = m[2] !== undefined;
@@ -99,7 +106,7 @@ export function bdat(e: Engine, args: string, line: string): MaybePromise<void> 
  * taken for commands. Without a readable size there is no chunk to skip.
  */
 export function skipChunk(e: Engine, args: string): void {
-  const m = BDAT_ARGS.exec(args);
+  const m = CHUNK_SIZE.exec(args);
   const size = m ? Number(m[1]) : 0;
   if (size > 0) e.mode = { kind: "bdat", remaining: size, last: false, sink: DROP };
 }
