@@ -145,7 +145,11 @@ describe("close() under load", () => {
     const cut = (stage: string) =>
       smtp!.inbox.attempts
         .filter((a) => a.stage === stage && a.reason === "server closed (closeTimeout)")
-        .map((a) => [a.outcome, a.reply?.code, a.envelope.mailFrom && a.envelope.mailFrom.address]);
+        .map((a) => [
+          a.outcome,
+          a.reply?.code,
+          a.envelope.mailFrom ? a.envelope.mailFrom.address : null,
+        ]);
     expect(cut("RCPT").sort()).toEqual([
       ...[0, 1, 2, 3].map((i) => ["rejected", 421, `idle${i}@client.test`]),
       ...[0, 1, 2].map((i) => ["rejected", 421, `slow${i}@client.test`]),
