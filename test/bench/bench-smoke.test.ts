@@ -143,9 +143,12 @@ describe("npm run bench -- --quick", () => {
   });
 
   test("has a figure for every server in every scenario that server ran", () => {
+    expect(report.figures.length).toBeGreaterThan(0);
+    const scenarios = new Set(report.figures.map((f) => f.id.split(".")[0]!));
+    expect([...scenarios].sort()).toEqual(Object.keys(EXPECTED).sort());
     for (const f of report.figures) {
       const scenario = f.id.split(".")[0]!;
-      for (const server of EXPECTED[scenario] ?? []) {
+      for (const server of EXPECTED[scenario]!) {
         expect(f.values[server], `${f.id} for ${server}`).toEqual(expect.any(Number));
       }
     }

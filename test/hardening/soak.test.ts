@@ -114,6 +114,14 @@ test(`soak: ${MESSAGES} messages over ${CONNECTIONS} connections with client and
   await warm.close();
   const fdStart = openFds();
   const heapStart = gc ? await settledHeap(gc) : undefined;
+  if (process.platform === "linux") {
+    // Both leak checks are always possible here (/proc, V8's flag at run time): a
+    // missing one is a broken check, not a reason to pass without it.
+    expect(fdStart, "open fds from /proc/self/fd").toEqual(expect.any(Number));
+    expect(heapStart, "a full gc (global.gc or V8's --expose-gc at run time)").toEqual(
+      expect.any(Number),
+    );
+  }
 
   // The traffic and its checks run in their own scope, so nothing the test
   // itself kept (what was sent, the clients, the messages) is alive afterwards.

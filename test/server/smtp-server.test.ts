@@ -600,8 +600,9 @@ describe("limits", () => {
     await c.waitClose();
   });
 
-  test("socketTimeout: an idle client in the middle of DATA times out too", async () => {
-    const { port } = await start({ socketTimeout: 100, onData: collector().onData });
+  test("socketTimeout: an idle client in the middle of DATA times out too; onData gets no message", async () => {
+    const { messages, onData } = collector();
+    const { port } = await start({ socketTimeout: 100, onData });
     const c = await connect(port);
     await c.read();
     await c.command("EHLO idle.test");
@@ -611,6 +612,7 @@ describe("limits", () => {
     c.write("Subject: never finished\r\n");
     expect((await c.read()).code).toBe(421);
     await c.waitClose();
+    expect(messages).toEqual([]);
   });
 
   test("greetingDelay defaults to 0: the greeting comes without waiting", async () => {

@@ -242,7 +242,7 @@ describe("toContainLink", () => {
   });
 });
 
-test("smtpMatchers can be registered again by hand", () => {
+test("smtpMatchers has the four matchers, and registering them again by hand changes nothing", () => {
   expect(Object.keys(smtpMatchers).sort()).toEqual([
     "toContainLink",
     "toHaveAttachment",
@@ -267,5 +267,5 @@ test("the matchers are typed on vitest's Assertion", () => {
     // @ts-expect-error a link is a string or a RegExp
     expect(welcome).toContainLink({ href: "x" });
   };
-  expect(typeof typeErrors).toBe("function");
+  void typeErrors;
 });
