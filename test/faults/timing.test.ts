@@ -181,13 +181,15 @@ describe("hang(stage)", () => {
 
   test("DATA_END: the message is not stored and the attempt names the fault", async () => {
     smtp.use(hang("DATA_END"));
-    const gone = nextClose();
     const err = await sendFails(smtp, {}, { socketTimeout: 150 });
     expect(err.code).toBe("ETIMEDOUT");
-    await gone;
+    // The aborted attempt is recorded as the hung connection closes (before its onClose);
+    // the previous test's nodemailer connection may close first, so wait for the attempt.
+    await closesUntil(() => faultAttempts(smtp).length > 0);
     expect(smtp.inbox.messages).toHaveLength(0);
     expect(faultAttempts(smtp)).toEqual([
       expect.objectContaining({
+        connection: lastTranscript(smtp).connection,
         stage: "DATA_END",
         outcome: "aborted",
         reason: "fault: hang(DATA_END)",

@@ -5,8 +5,8 @@
  * no message is half-recorded (every stored message was acknowledged, every
  * acknowledged one is stored); close() resolves within closeTimeout plus a margin.
  */
-import { afterEach, describe, expect, test, vi } from "vitest";
-import { hang, startTestSmtp, type TestSmtp } from "../../src/index.js";
+import { afterEach, describe, expect, test } from "vitest";
+import { type Fault, hang, startTestSmtp, type TestSmtp } from "../../src/index.js";
 import { RawClient, type RawReply } from "../helpers/raw-client.js";
 import { CrashWatch, open, within } from "./support.js";
 
@@ -57,6 +57,25 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
     resolve = r;
   });
   return { promise, resolve };
+}
+
+/**
+ * `fault` as it is (same name, stages, turns and directive), and a promise that
+ * resolves when it fires: the registry calls `apply` right after noting
+ * "fault fired" in the transcript.
+ */
+function firing(fault: Fault): { fault: Fault; fired: Promise<void> } {
+  const fired = deferred();
+  return {
+    fault: {
+      ...fault,
+      apply(ctx) {
+        fired.resolve();
+        return fault.apply(ctx);
+      },
+    },
+    fired: fired.promise,
+  };
 }
 
 describe("close() under load", () => {
@@ -160,7 +179,7 @@ describe("close() under load", () => {
 
     // The port is released: a new client is refused.
     await expect(open(port)).rejects.toThrow(/ECONNREFUSED/);
-    watch.stop();
+    await watch.stopAfterReports();
     expect(watch.errors, watch.describe()).toEqual([]);
   });
 
@@ -205,18 +224,21 @@ describe("close() under load", () => {
 
   test("a connection hung by a hang() fault is let go by close() at once, with 421", async () => {
     smtp = await startTestSmtp({ closeTimeout: 60_000, socketTimeout: 60_000 });
-    smtp.use(hang("MAIL", { once: true }), hang.during("DATA", { afterBytes: 10, once: true }));
+    const atMailHang = firing(hang("MAIL", { once: true }));
+    const inBodyHang = firing(hang.during("DATA", { afterBytes: 10, once: true }));
+    smtp.use(atMailHang.fault, inBodyHang.fault);
     const atMail = await RawClient.connect(smtp.port);
     await atMail.read();
     await atMail.command("EHLO hung.test");
     atMail.write("MAIL FROM:<a@client.test>\r\n");
     const inBody = await inData(smtp.port, "hung");
-    // Both faults have fired (the transcript notes them) before close() is called.
-    await vi.waitFor(() =>
-      expect(smtp!.transcripts.filter((t) => /fault fired: hang/.test(t.toString()))).toHaveLength(
-        2,
-      ),
+    // Both faults have fired before close() is called, each on its own connection.
+    await within(
+      Promise.all([atMailHang.fired, inBodyHang.fired]),
+      BOUND,
+      "both hang faults fired",
     );
+    expect(smtp.transcripts.filter((t) => /fault fired: hang/.test(t.toString()))).toHaveLength(2);
     const closing = smtp.close();
     const [first, second] = await Promise.all([restOf(atMail), restOf(inBody)]);
     await within(closing, MARGIN, "close()");
@@ -232,6 +254,7 @@ describe("close() under load", () => {
   test("a hang that begins after close() was called is let go at once too", async () => {
     smtp = await startTestSmtp({ closeTimeout: 60_000, socketTimeout: 60_000 });
     const release = deferred();
+    const applied = deferred();
     // A fault whose directive (a hang) arrives only when the test says so.
     smtp.use({
       name: "late hang",
@@ -239,6 +262,7 @@ describe("close() under load", () => {
       times: 1,
       matches: () => true,
       apply: async () => {
+        applied.resolve();
         await release.promise;
         return { hang: true };
       },
@@ -247,9 +271,8 @@ describe("close() under load", () => {
     await c.read();
     await c.command("EHLO late.test");
     c.write("MAIL FROM:<a@client.test>\r\n");
-    await vi.waitFor(() =>
-      expect(smtp!.transcripts[0]!.toString()).toContain("fault fired: late hang"),
-    );
+    await within(applied.promise, BOUND, "the late hang fault applied");
+    expect(smtp.transcripts[0]!.toString()).toContain("fault fired: late hang at MAIL");
     const closing = smtp.close();
     release.resolve();
     const replies = await restOf(c);

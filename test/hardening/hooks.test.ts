@@ -27,9 +27,8 @@ afterEach(async () => {
   for (const c of clients.splice(0)) c.close();
   await server?.close();
   server = undefined;
-  // Let any stray rejection surface before counting (one macrotask turn).
-  await new Promise<void>((resolve) => setImmediate(resolve));
-  watch.stop();
+  // Counted once Node has reported every rejection made so far (see stopAfterReports).
+  await watch.stopAfterReports();
   expect(watch.errors, watch.describe()).toEqual([]);
 });
 

@@ -177,6 +177,21 @@ export class CrashWatch {
     process.removeListener("unhandledRejection", this.onError);
   }
 
+  /**
+   * Stops once every rejection that has already happened has been reported. Node
+   * reports a rejection left without a handler when the macrotask it happened in
+   * ends, after the microtask queue has drained ("within a turn of the event loop",
+   * the docs of 'unhandledRejection'); an uncaught exception is reported at once.
+   * Code after an `await` runs inside that queue, so the macrotask it runs in has
+   * not ended yet: a setImmediate callback is a later macrotask, reached only after
+   * that report. This waits for that boundary, not for a guessed time; a rejection
+   * that has not happened yet is the test's to provoke and await.
+   */
+  async stopAfterReports(): Promise<void> {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    this.stop();
+  }
+
   describe(): string {
     return this.errors
       .map((e) => (e instanceof Error ? (e.stack ?? e.message) : String(e)))

@@ -40,16 +40,25 @@ function capture(levels = ["trace", "debug", "info", "warn", "error", "fatal"]):
 }
 
 const servers: Array<{ close(): Promise<void> }> = [];
+/** What each started server reported through 'error' (a test that expects some takes them out). */
+const reported: Error[][] = [];
 afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close()));
+  // close() waited for every connection to end: nothing more will be reported.
+  const errors = reported.splice(0).flatMap((list) => list.map((e) => e.message));
+  expect(errors, "server 'error' events no test expected").toEqual([]);
 });
 
-async function start(options: SMTPServerOptions): Promise<{ server: SMTPServer; port: number }> {
+async function start(
+  options: SMTPServerOptions,
+): Promise<{ server: SMTPServer; port: number; errors: Error[] }> {
   const server = new SMTPServer({ disableReverseLookup: true, ...options });
-  server.on("error", () => undefined);
+  const errors: Error[] = [];
+  server.on("error", (err: Error) => errors.push(err));
+  reported.push(errors);
   await server.listen(0, "127.0.0.1");
   servers.push(server);
-  return { server, port: (server.address() as AddressInfo).port };
+  return { server, port: (server.address() as AddressInfo).port, errors };
 }
 
 const accept: Pick<SMTPServerOptions, "onAuth" | "onData"> = {
@@ -186,7 +195,7 @@ describe("logger: an object with level methods", () => {
 
   test("an onAuth that fails is logged as autherror, a throwing onClose as error", async () => {
     const { logger, calls } = capture();
-    const { server, port } = await start({
+    const { server, port, errors } = await start({
       logger,
       allowInsecureAuth: true,
       onAuth(_auth, _session, callback) {
@@ -210,6 +219,8 @@ describe("logger: an object with level methods", () => {
     const error = calls.find((c) => c.entry.tnx === "error");
     expect(error?.level).toBe("error");
     expect(error?.text).toMatch(/^\S+ 127\.0\.0\.1 onClose broke$/);
+    // The same error went to 'error' (the failed onAuth is a reply, not an error).
+    expect(errors.splice(0).map((e) => e.message)).toEqual(["onClose broke"]);
   });
 
   test("BDAT: one data entry for the whole message, with its total size", async () => {

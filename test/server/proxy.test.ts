@@ -239,11 +239,23 @@ type Options = NonNullable<ConstructorParameters<typeof SMTPServer>[0]>;
 
 const servers: Array<{ close(): Promise<unknown> }> = [];
 const sockets: Socket[] = [];
+/** What each of our servers reported through 'error'; none of these tests expects any. */
+const reported: Error[][] = [];
 
 afterEach(async () => {
   for (const s of sockets.splice(0)) s.destroy();
   await Promise.all(servers.splice(0).map((s) => s.close()));
+  // close() waited for every connection to end: nothing more will be reported.
+  const errors = reported.splice(0).flatMap((list) => list.map((e) => e.message));
+  expect(errors, "server 'error' events").toEqual([]);
 });
+
+/** Collects what `server` reports through 'error', for afterEach to check. */
+function collectErrors(server: SMTPServer): void {
+  const errors: Error[] = [];
+  server.on("error", (err: Error) => errors.push(err));
+  reported.push(errors);
+}
 
 interface Started {
   port: number;
@@ -271,7 +283,7 @@ async function start(options: Options): Promise<StartedOwn> {
       closed.push(session);
     },
   });
-  server.on("error", () => undefined);
+  collectErrors(server);
   servers.push(server);
   await server.listen(0, "127.0.0.1");
   const port = (server.address() as { port: number }).port;
@@ -348,7 +360,7 @@ describe("a PROXY header before the greeting (useProxy)", () => {
 
   test("'connect' is emitted once the header is read, with the relayed client's address", async () => {
     const server = new SMTPServer({ authOptional: true, useProxy: true });
-    server.on("error", () => undefined);
+    collectErrors(server);
     servers.push(server);
     await server.listen(0, "127.0.0.1");
     const seen: string[] = [];

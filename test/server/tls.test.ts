@@ -13,7 +13,7 @@ import {
 } from "node:tls";
 import nodemailer, { type SMTPTransportOptions } from "nodemailer";
 import { SMTPServer as Reference } from "smtp-server";
-import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
+import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import type { SMTPSession } from "../../src/protocol/types.js";
 import type { SMTPServerOptions } from "../../src/server/options.js";
 import { SMTPServer } from "../../src/server/smtp-server.js";
@@ -36,13 +36,27 @@ interface Running {
   received: Received[];
   /** What onMailFrom saw (a copy of the session's TLS facts and the envelope). */
   mailFrom: Array<{ address: string; session: Received["session"]; requireTLS: boolean }>;
+  /** What the server reported through 'error' (a test that expects some takes them out). */
   errors: Error[];
 }
 
 const servers: SMTPServer[] = [];
+const started: Running[] = [];
 afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close()));
+  // Every connection has ended (close() waited for them): nothing more will be reported.
+  const errors = started.splice(0).flatMap((s) => s.errors.map((e) => e.message));
+  expect(errors, "server 'error' events no test expected").toEqual([]);
 });
+
+/** What the server reports when the client drops the connection before its TLS handshake ends. */
+const HANDSHAKE_CLOSED = "connection closed during the TLS handshake";
+
+/** Closes the server (every connection ended) and takes out the errors it reported. */
+async function reportedErrors(s: Running): Promise<string[]> {
+  await s.server.close();
+  return s.errors.splice(0).map((e) => e.message);
+}
 
 function tlsFacts(s: SMTPSession): Received["session"] {
   return {
@@ -74,13 +88,16 @@ async function start(options: SMTPServerOptions = {}): Promise<Running> {
     ...options,
   });
   const errors: Error[] = [];
-  // Client-caused socket errors are reported here, never thrown.
+  // Client-caused socket errors are reported here, never thrown; afterEach expects none
+  // unless the test took out the ones it caused.
   server.on("error", (err: Error) => errors.push(err));
   servers.push(server);
   await server.listen(0, "127.0.0.1");
   const addr = server.server.address();
   if (!addr || typeof addr === "string") throw new Error("no address");
-  return { server, port: addr.port, received, mailFrom, errors };
+  const running = { server, port: addr.port, received, mailFrom, errors };
+  started.push(running);
+  return running;
 }
 
 /** A nodemailer transport that trusts only the test CA (full verification). */
@@ -114,7 +131,7 @@ async function ehlo(port: number): Promise<{ client: RawClient; extensions: stri
   return { client, extensions: r.lines.slice(1) };
 }
 
-/** EHLO, STARTTLS, handshake (verified against the test CA), EHLO again. */
+/** EHLO, STARTTLS, handshake (verified against the test CA). */
 async function startTls(port: number, servername = "localhost") {
   const { client } = await ehlo(port);
   expect((await client.command("STARTTLS")).raw).toBe("220 Ready to start TLS\r\n");
@@ -197,6 +214,8 @@ describe("nodemailer over TLS with the certificate verified against the test CA"
       send(s.port, { tls: { ca: undefined }, connectionTimeout: 5000 }),
     ).rejects.toMatchObject({ message: expect.stringMatching(/unable to verify/) });
     expect(s.received).toHaveLength(0);
+    // The client dropped the connection before finishing its handshake: the server says so.
+    expect(await reportedErrors(s)).toEqual([HANDSHAKE_CLOSED]);
   });
 
   test("session.servername is the name the client sent with SNI", async () => {
@@ -278,11 +297,18 @@ describe("onSecure", () => {
 
   test("rejecting it on an implicit-TLS connection: 554 instead of the greeting, and onClose runs", async () => {
     const closed: string[] = [];
+    let onClosed!: () => void;
+    const firstClose = new Promise<void>((resolve) => {
+      onClosed = resolve;
+    });
     const s = await start({
       secure: true,
       onSecure: (_socket, _session, callback) =>
         callback(Object.assign(new Error("refused"), { responseCode: 521 })),
-      onClose: (session) => void closed.push(session.id),
+      onClose: (session) => {
+        closed.push(session.id);
+        onClosed();
+      },
     });
     const client = await RawClient.connectTls(s.port, ca);
     const refusal = await client.read();
@@ -291,7 +317,10 @@ describe("onSecure", () => {
       expect.stringContaining("refused"),
     ]);
     await client.waitClose();
-    await vi.waitFor(() => expect(closed).toHaveLength(1));
+    await firstClose;
+    // Once every connection has ended, onClose has run exactly once.
+    await s.server.close();
+    expect(closed).toHaveLength(1);
   });
 });
 
@@ -309,6 +338,8 @@ describe("certificates: updateSecureContext and sniOptions", () => {
     s.server.updateSecureContext(localhost);
     await expect(send(s.port, {}, "third")).resolves.toMatchObject({ response: /^250/ });
     expect(s.received.map((m) => /Subject: (\w+)/.exec(m.raw)?.[1])).toEqual(["first", "third"]);
+    // Only the client that refused the wrong certificate left mid-handshake.
+    expect(await reportedErrors(s)).toEqual([HANDSHAKE_CLOSED]);
   });
 
   test("a connection keeps the certificate it was handshaken with", async () => {
@@ -350,6 +381,8 @@ describe("certificates: updateSecureContext and sniOptions", () => {
     expect((client.socket as TLSSocket).getPeerCertificate().subjectaltname).toBe(
       "DNS:wrong.example",
     );
+    // Answered over TLS: the server finished its side of the handshake too.
+    expect((await client.command("EHLO client.test")).code).toBe(250);
     client.close();
   });
 
@@ -359,6 +392,8 @@ describe("certificates: updateSecureContext and sniOptions", () => {
     expect((client.socket as TLSSocket).getPeerCertificate().subjectaltname).toBe(
       "DNS:wrong.example",
     );
+    // Answered over TLS: the server finished its side of the handshake too.
+    expect((await client.command("EHLO client.test")).code).toBe(250);
     client.close();
   });
 });
