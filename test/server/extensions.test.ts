@@ -16,10 +16,13 @@ type Options = NonNullable<ConstructorParameters<typeof SMTPServer>[0]>;
 
 const closers: Array<() => Promise<unknown>> = [];
 const clients: RawClient[] = [];
+/** 'error' events of our servers: none is expected in this file. */
+const serverErrors: Error[] = [];
 
 afterEach(async () => {
   for (const c of clients.splice(0)) c.close();
   await Promise.all(closers.splice(0).map((close) => close()));
+  expect(serverErrors.splice(0)).toEqual([]);
 });
 
 /** What onMailFrom saw, with the Maps as plain objects. */
@@ -74,7 +77,7 @@ async function start(options: Options = {}): Promise<Started> {
     },
     ...options,
   });
-  server.on("error", () => undefined);
+  server.on("error", (err) => serverErrors.push(err));
   const watched = watchConnects(server);
   closers.push(() => server.close());
   await server.listen(0, "127.0.0.1");

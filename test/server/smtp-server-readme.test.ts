@@ -29,15 +29,19 @@ const servers: SMTPServer[] = [];
 const transports: Transporter[] = [];
 const clients: RawClient[] = [];
 
+/** 'error' events of the servers: none is expected in this file. */
+const serverErrors: Error[] = [];
+
 afterEach(async () => {
   for (const t of transports.splice(0)) t.close();
   for (const c of clients.splice(0)) c.close();
   await Promise.all(servers.splice(0).map((s) => s.close()));
+  expect(serverErrors.splice(0)).toEqual([]);
 });
 
 async function listen(server: SMTPServer, host = "127.0.0.1"): Promise<number> {
   servers.push(server);
-  server.on("error", () => undefined);
+  server.on("error", (err: Error) => serverErrors.push(err));
   await server.listen(0, host);
   return (server.server.address() as { port: number }).port;
 }
