@@ -444,6 +444,9 @@ export class Engine {
     }
     if (to > from && line[to - 1] === CR) to--;
     if (to - from > this.config.maxCommandLength) {
+      // A 5xx is a final reply: a SASL exchange it answers is over (RFC 4954 4), so
+      // the next line is a command again, not taken for credentials.
+      if (this.mode.kind === "sasl") this.mode = COMMAND_MODE;
       this.reply("OTHER", "", REPLIES.lineTooLong, "line too long");
     } else {
       this.line(utf8(line, from, to), start, lf + 1 < buf.length);

@@ -271,6 +271,18 @@ describe("AUTH dialog (raw)", () => {
     client.close();
   });
 
+  test("a SASL response over the line limit ends the exchange: the next line is a command again", async () => {
+    const { s, client } = await authed();
+    expect((await client.command("AUTH LOGIN")).code).toBe(334);
+    expect((await client.command("A".repeat(20_000))).code).toBe(500);
+    // Not taken for the user name (334) or the password (535).
+    expect((await client.command("NOOP")).code).toBe(250);
+    expect((await client.command("NOOP")).code).toBe(250);
+    expect(s.seen).toEqual([]);
+    expect((await client.command(`AUTH PLAIN ${plainToken()}`)).code).toBe(235);
+    client.close();
+  });
+
   test.each([
     ["PLAIN with an initial response", [`AUTH PLAIN ${plainToken()}`], []],
     ["PLAIN after an empty challenge", ["AUTH PLAIN", plainToken()], ["334 "]],
