@@ -131,10 +131,12 @@ export class Engine {
   }
 
   private settleShutdown(): boolean {
-    if (!this.shuttingDown) return false;
+    if (!this.shuttingDown || this.closed) return false;
     // A hang is the server's own doing (a fault): it ends with the server, not at closeTimeout.
     const hung = this.hung !== undefined && !this.closed;
-    if (!hung && (this.busy || this.mode.kind !== "command" || this.inTransaction())) return false;
+    // A half-done AUTH exchange is no transaction: it ends with the 421 like an idle client.
+    const receiving = this.mode.kind === "data" || this.mode.kind === "bdat";
+    if (!hung && (this.busy || receiving || this.inTransaction())) return false;
     this.send(REPLIES.shuttingDown);
     this.close(hung ? `${this.hung} (server closed)` : undefined);
     return true;

@@ -538,8 +538,18 @@ export class Connection implements EngineHost {
     t.unref();
   }
 
-  /** Server closing: idle connections get 421 now, busy ones after their transaction. */
+  /**
+   * Server closing: idle connections get 421 now, busy ones after their transaction.
+   * One still in a TLS handshake (implicit TLS, STARTTLS) or before its session (a
+   * PROXY header, onConnect) has no transaction and cannot be told: a plaintext
+   * 421 would only corrupt the TLS stream. It is dropped now.
+   */
   shutdown(): void {
+    if (this.upgrading || !this.reachedSession) {
+      this.ended = true;
+      this.socket.destroy();
+      return;
+    }
     this.engine.shutdown();
   }
 

@@ -4,10 +4,11 @@
  * clients that vanish mid-transaction never crash the server.
  */
 import { once } from "node:events";
-import type { Socket } from "node:net";
+import { connect as netConnect, type Socket } from "node:net";
 import { afterEach, describe, expect, test } from "vitest";
 import type { SMTPSession } from "../../src/protocol/types.js";
 import { SMTPServer } from "../../src/server/smtp-server.js";
+import { loadTestCertificates } from "../../src/server/test-certs.js";
 import { portOf } from "../helpers/port.js";
 import { RawClient } from "../helpers/raw-client.js";
 
@@ -164,6 +165,32 @@ describe("close()", () => {
     expect((await within(c.read(), 5000, "the 421")).raw).toBe("421 Server shutting down\r\n");
     await c.waitClose();
     await closing;
+  });
+
+  test("a half-done AUTH exchange is no transaction: 421 at once, close() does not wait for closeTimeout", async () => {
+    const { server, port } = await start({ closeTimeout: 60_000, allowInsecureAuth: true });
+    const c = await connect(port);
+    await c.command("EHLO auth.test");
+    expect((await c.command("AUTH LOGIN")).code).toBe(334);
+    const closing = server.close();
+    expect((await within(c.read(), 5000, "the 421")).raw).toBe("421 Server shutting down\r\n");
+    await within(closing, 5000, "close()");
+  });
+
+  test("implicit TLS: a client still in its handshake is dropped at close(), never sent plaintext", async () => {
+    const { key, cert } = loadTestCertificates();
+    const { server, port } = await start({ secure: true, key, cert, closeTimeout: 60_000 });
+    const raw = netConnect(port, "127.0.0.1");
+    await once(raw, "connect");
+    const received: Buffer[] = [];
+    raw.on("data", (d: Buffer) => received.push(d));
+    raw.on("error", () => undefined); // dropped mid-handshake: a reset is expected
+    raw.write(Buffer.from([0x16, 0x03, 0x01])); // the first bytes of a ClientHello, no more
+    // Not events.once: it would reject on the reset's 'error' before the 'close'.
+    const ended = new Promise((resolve) => raw.once("close", resolve));
+    await within(server.close(), 5000, "close()");
+    await within(ended, 5000, "the client's socket closed");
+    expect(Buffer.concat(received).toString("latin1")).not.toContain("421");
   });
 
   test("the port is free once close() resolves: a new server listens on it", async () => {

@@ -3,6 +3,7 @@
  * client verifying the server against the test CA in fixtures/tls/.
  */
 import { randomBytes } from "node:crypto";
+import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { connect as netConnect, createServer as netCreateServer, type Socket } from "node:net";
 import {
@@ -17,6 +18,7 @@ import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import type { SMTPSession } from "../../src/protocol/types.js";
 import type { SMTPServerOptions } from "../../src/server/options.js";
 import { SMTPServer } from "../../src/server/smtp-server.js";
+import { within } from "../hardening/support.js";
 import { RawClient } from "../helpers/raw-client.js";
 
 const pem = (name: string): Buffer =>
@@ -53,7 +55,12 @@ afterEach(async () => {
 const HANDSHAKE_CLOSED = "connection closed during the TLS handshake";
 
 /** Closes the server (every connection ended) and takes out the errors it reported. */
-async function reportedErrors(s: Running): Promise<string[]> {
+/**
+ * The server's 'error' messages once it has reported `count` of them (awaited, at
+ * most 5 s), and after it closed (so nothing more can come).
+ */
+async function reportedErrors(s: Running, count: number): Promise<string[]> {
+  while (s.errors.length < count) await within(once(s.server, "error"), 5000, "'error'");
   await s.server.close();
   return s.errors.splice(0).map((e) => e.message);
 }
@@ -215,7 +222,7 @@ describe("nodemailer over TLS with the certificate verified against the test CA"
     ).rejects.toMatchObject({ message: expect.stringMatching(/unable to verify/) });
     expect(s.received).toHaveLength(0);
     // The client dropped the connection before finishing its handshake: the server says so.
-    expect(await reportedErrors(s)).toEqual([HANDSHAKE_CLOSED]);
+    expect(await reportedErrors(s, 1)).toEqual([HANDSHAKE_CLOSED]);
   });
 
   test("session.servername is the name the client sent with SNI", async () => {
@@ -339,7 +346,7 @@ describe("certificates: updateSecureContext and sniOptions", () => {
     await expect(send(s.port, {}, "third")).resolves.toMatchObject({ response: /^250/ });
     expect(s.received.map((m) => /Subject: (\w+)/.exec(m.raw)?.[1])).toEqual(["first", "third"]);
     // Only the client that refused the wrong certificate left mid-handshake.
-    expect(await reportedErrors(s)).toEqual([HANDSHAKE_CLOSED]);
+    expect(await reportedErrors(s, 1)).toEqual([HANDSHAKE_CLOSED]);
   });
 
   test("a connection keeps the certificate it was handshaken with", async () => {
