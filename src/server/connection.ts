@@ -36,6 +36,12 @@ let connectionIds = 0;
 
 /** Pause reading when this much input waits for a pending hook. */
 const MAX_BACKLOG = 1024 * 1024;
+/**
+ * Pause reading when this much of our output waits in the socket: a client that
+ * pipelines commands and never reads the replies would otherwise grow the process
+ * without bound (each short command's reply can be longer than the command).
+ */
+const MAX_UNSENT = 1024 * 1024;
 
 export class Connection implements EngineHost {
   /** Unique in this process: a random prefix per process and a counter (no crypto call per connection). */
@@ -72,6 +78,8 @@ export class Connection implements EngineHost {
   /** Slow-drip writes in progress (a fault): later writes, afterFlush and the close wait for them. */
   private dripping: Promise<void> | undefined;
   private readonly onBytes = (chunk: Buffer) => this.input(chunk);
+  /** The client read what we had written: reading may go on. */
+  private readonly outputDrained = () => this.resume("output");
   /** A message stream wants more (or is gone): reading may go on. One function per connection. */
   readonly resumeStream = () => this.resume("stream");
   /** The fault seam and the reply observer: present only when the owner has them (the fixture). */
@@ -282,7 +290,12 @@ export class Connection implements EngineHost {
     if (this.ended || this.socket.destroyed) return;
     if (!pace && !this.dripping) {
       this.transcript?.server(text);
-      this.socket.write(text);
+      const socket = this.socket;
+      socket.write(text);
+      if (socket.writableLength > MAX_UNSENT && !this.pauses.has("output")) {
+        this.pause("output");
+        socket.once("drain", this.outputDrained);
+      }
       return;
     }
     const socket = this.socket;

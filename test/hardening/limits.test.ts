@@ -4,7 +4,8 @@
  * budget (421), maxClients (421), the idle timeout (421), maxRecipients (452), the
  * fixture's size cap (552, nothing stored) and HTTP spoken to an SMTP port (421).
  */
-import type { AddressInfo } from "node:net";
+import { once } from "node:events";
+import { type AddressInfo, connect as netConnect } from "node:net";
 import { afterEach, describe, expect, test } from "vitest";
 import {
   SMTPServer,
@@ -284,5 +285,41 @@ describe("early talkers", () => {
     expect(() => new SMTPServer({ earlyTalkers: "drop" as never })).toThrow(
       /earlyTalkers must be one of "accept", "reject"/,
     );
+  });
+});
+
+describe("a client that pipelines commands and never reads the replies", () => {
+  test("the server stops reading at about 1 MiB of unsent replies, and goes on when the client reads", async () => {
+    const port = await start();
+    const connected = once(server!, "connect");
+    const sock = netConnect(port, "127.0.0.1");
+    await once(sock, "connect");
+    sock.pause(); // reads nothing, for now
+    await within(connected, 5000, "'connect'");
+    const serverSocket = [...server!.connections][0]!.socket;
+    const paused = once(serverSocket, "pause");
+    // 100,000 EHLOs: 1.7 MB sent, about 20 MB of replies if nothing held them back.
+    const count = 100_000;
+    sock.write("EHLO flood.test\r\n".repeat(count));
+    await within(paused, 10_000, "the server pauses reading");
+    // At most one read's worth of replies (a 64 KiB read of EHLOs) past the bound.
+    expect(serverSocket.writableLength).toBeGreaterThan(1024 * 1024);
+    expect(serverSocket.writableLength).toBeLessThan(3 * 1024 * 1024);
+    // Reading now: every EHLO is answered, in order, none lost to the pause.
+    let answered = 0;
+    let tail = "";
+    const all = new Promise<void>((resolve) => {
+      sock.on("data", (d: Buffer) => {
+        const text = tail + d.toString("latin1");
+        const lines = text.split("\r\n");
+        tail = lines.pop()!;
+        for (const l of lines) if (l.startsWith("250 ")) answered++;
+        if (answered === count) resolve();
+      });
+    });
+    sock.resume();
+    await within(all, 30_000, "every EHLO answered");
+    expect(answered).toBe(count);
+    sock.destroy();
   });
 });
