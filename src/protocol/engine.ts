@@ -92,6 +92,18 @@ export class Engine {
     return this.mode.kind === "closed";
   }
 
+  /**
+   * Message data is coming in past the size limit and is refused for it: what is
+   * read now is counted, not kept (the host's transcript keeps its length only).
+   */
+  get droppingOversized(): boolean {
+    const size = this.config.size;
+    if (size <= 0 || this.config.rejectOversized === false) return false;
+    const mode = this.mode;
+    if (mode.kind === "data") return mode.decoder.bytes > size;
+    return mode.kind === "bdat" && this.bdat !== undefined && this.bdat.bytes > size;
+  }
+
   /** Bytes received but not yet processed (the host pauses reading above a bound). */
   get backlog(): number {
     let n = this.partial?.length ?? 0;

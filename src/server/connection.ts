@@ -269,9 +269,26 @@ export class Connection implements EngineHost {
   }
 
   private input(chunk: Buffer): void {
-    this.transcript?.client(chunk);
-    this.engine.feed(chunk);
+    const transcript = this.transcript;
+    if (transcript !== undefined && this.engine.droppingOversized) {
+      this.inputPastLimit(transcript, chunk);
+    } else {
+      transcript?.client(chunk);
+      this.engine.feed(chunk);
+    }
     if (this.engine.backlog > MAX_BACKLOG) this.pause("backlog");
+  }
+
+  /**
+   * A read while message data past the size limit is being dropped: the transcript
+   * keeps the read as received until the engine has seen it, then only its length
+   * if it was all such data (the size limit is the memory cap, transcripts included).
+   */
+  private inputPastLimit(transcript: TranscriptRecorder, chunk: Buffer): void {
+    const entry = transcript.length;
+    transcript.client(chunk, false);
+    this.engine.feed(chunk);
+    if (this.engine.droppingOversized) transcript.omit(entry);
   }
 
   pause(reason: string): void {

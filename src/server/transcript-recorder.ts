@@ -74,11 +74,20 @@ class Note {
   }
 }
 
+/** Client bytes not kept (message data past the size limit): their count only. */
+class Omitted {
+  readonly length: number;
+  constructor(length: number) {
+    this.length = length;
+  }
+}
+
 /**
  * An entry's data: an ArrayBuffer (client bytes at the packed location), a
- * Uint8Array (client bytes kept as given), a string (a server reply) or a Note.
+ * Uint8Array (client bytes kept as given), a string (a server reply), a Note, or
+ * Omitted client bytes.
  */
-type Stored = ArrayBuffer | Uint8Array | string | Note;
+type Stored = ArrayBuffer | Uint8Array | string | Note | Omitted;
 
 export class TranscriptRecorder implements Transcript {
   readonly connection: number;
@@ -136,7 +145,11 @@ export class TranscriptRecorder implements Transcript {
     this.data = this.data.slice();
   }
 
-  client(chunk: Uint8Array): void {
+  /**
+   * A client read. `copy` false keeps a small read as received instead of copying it
+   * (one that may be `omit`ted right after, so that no shared memory holds it).
+   */
+  client(chunk: Uint8Array, copy = true): void {
     const length = chunk.byteLength;
     if (length === 0) {
       this.push(NO_BYTES, 0);
@@ -144,7 +157,7 @@ export class TranscriptRecorder implements Transcript {
     }
     let packed = 0;
     let stored: Stored = chunk;
-    if (length <= COPY_LIMIT) {
+    if (length <= COPY_LIMIT && copy) {
       packed = copyToSlab(chunk) * LENGTH_BITS + length;
       stored = slab;
     } else if (
@@ -164,6 +177,17 @@ export class TranscriptRecorder implements Transcript {
     recent[k * 2] = chunk;
     recent[k * 2 + 1] = entry;
     this.recentNext = (k + 1) % RECENT_READS;
+  }
+
+  /**
+   * Entry `i`, a client read, was message data past the size limit: its bytes are
+   * let go, and it reads as a note with their count (stream offsets stay right).
+   */
+  omit(i: number): void {
+    const stored = this.data[i];
+    if (!(stored instanceof ArrayBuffer || stored instanceof Uint8Array)) return;
+    this.data[i] = new Omitted(this.clientLength(i));
+    this.nums[i * 2 + 1] = 0;
   }
 
   server(text: string): void {
@@ -240,6 +264,10 @@ export class TranscriptRecorder implements Transcript {
     if (stored instanceof Note) {
       return { at, direction: "server", note: stored.text, data: NO_BYTES };
     }
+    if (stored instanceof Omitted) {
+      const note = `${stored.length} bytes of message data past the size limit, not kept`;
+      return { at, direction: "client", note, data: NO_BYTES };
+    }
     const data = this.clientData(i, stored);
     const direction: Direction = "client";
     if (this.secrets === undefined) return { at, direction, data };
@@ -273,6 +301,7 @@ export class TranscriptRecorder implements Transcript {
     const stored = this.data[i];
     if (stored instanceof ArrayBuffer) return this.nums[i * 2 + 1]! % LENGTH_BITS;
     if (stored instanceof Uint8Array) return stored.byteLength;
+    if (stored instanceof Omitted) return stored.length;
     return 0;
   }
 

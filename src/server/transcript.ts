@@ -4,7 +4,8 @@
  * with the transcript's (small reads are packed together, large ones kept as the
  * socket delivered them); secrets (AUTH payloads) are recorded as byte ranges and
  * masked when the transcript is read, never stored in the clear in any rendered
- * form. Entries are made when read: `data` is a view of the kept bytes (do not
+ * form. Message data that arrives past the size limit (refused with 552) is not
+ * kept: such a read is an entry with a note giving its byte count. Entries are made when read: `data` is a view of the kept bytes (do not
  * write to it), or a new buffer for a server reply or a masked read.
  */
 export type Direction = "client" | "server";
@@ -14,7 +15,10 @@ export interface TranscriptEntry {
   readonly at: number;
   readonly direction: Direction;
   readonly data: Uint8Array;
-  /** Set when this entry is a note from the fixture (a fault fired), not wire bytes. */
+  /**
+   * Set when this entry is a note, not wire bytes: from the fixture (a fault fired;
+   * direction "server"), or client bytes not kept (message data past the size limit).
+   */
   readonly note?: string;
 }
 
