@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { isIPv6, type Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { Engine } from "../protocol/engine.js";
-import { errorToReply } from "../protocol/errors.js";
+import { errorToReply, isRefusalCode } from "../protocol/errors.js";
 import type {
   AuthOutcome,
   DataSink,
@@ -651,9 +651,11 @@ function pieces(text: string, size: number): string[] {
   return out;
 }
 
+/** onConnect/onSecure's refusal: its code when it is one (400-599), else 554. */
 function connectRefusal(err: unknown) {
-  const e = err as { responseCode?: number; message?: string } | undefined;
-  const code = typeof e?.responseCode === "number" ? e.responseCode : 554;
+  const e = err as { responseCode?: unknown; message?: unknown } | undefined;
+  const rc = e?.responseCode;
+  const code = isRefusalCode(rc) ? Math.trunc(rc) : 554;
   const text =
     typeof e?.message === "string" && e.message ? e.message : "Error: connection refused";
   return { code, lines: [text.replace(/[\r\n]+/g, " ")] };

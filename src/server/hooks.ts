@@ -30,15 +30,35 @@ export function invokeHook<T>(
   } catch (err) {
     // A hook that throws synchronously is a crash, not a verdict: 451 (see errorToReply).
     // Whatever was thrown (even `undefined`) is a failure.
-    once(true, err instanceof Error && !("responseCode" in err) ? new HookCrash(err) : err);
+    once(true, isCrash(err) ? new HookCrash(err) : err);
     return;
   }
-  if (returned && typeof (returned as PromiseLike<T>).then === "function") {
-    // A rejected promise is a rejection whatever its reason (0, "", undefined...).
-    (returned as PromiseLike<T>).then(
+  // Anything but an object or a function is no thenable (and callback-style hooks
+  // return undefined): nothing more to read, no tick.
+  if (returned === null || (typeof returned !== "object" && typeof returned !== "function")) return;
+  // Adopted as `await` would (Promise Resolve Functions, ECMA-262 27.2.1.3): a `then`
+  // getter or a `then` that throws is a rejection with what it threw, never an
+  // exception out of the caller (a socket's 'data' handler, for onData).
+  try {
+    const then: unknown = (returned as { then?: unknown }).then;
+    if (typeof then !== "function") return;
+    (then as PromiseLike<T>["then"]).call(
+      returned,
       (value) => once(false, undefined, value),
       (err: unknown) => once(true, err),
     );
+  } catch (err) {
+    once(true, err);
+  }
+}
+
+/** An Error thrown by a hook that is not an SMTP refusal (no `responseCode`). */
+function isCrash(err: unknown): err is Error {
+  try {
+    return err instanceof Error && !("responseCode" in err);
+  } catch {
+    // A Proxy whose traps throw: errorToReply answers it as a local error (451) anyway.
+    return false;
   }
 }
 

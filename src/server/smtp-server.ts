@@ -50,6 +50,11 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
   /** The underlying net.Server (smtp-server exposes it the same way). */
   readonly server: Server;
   readonly connections = new Set<Connection>();
+  /**
+   * Sockets refused with a 421 (over `maxClients`, or while closing) until they close.
+   * An ES private field, so that a subclass's own members cannot clash with it.
+   */
+  readonly #refused = new Set<Socket>();
   /** smtp-server's `server.logger`: the `logger` option's methods, no-ops when it is off. */
   readonly logger: ServerLogger;
   private connectionCount = 0;
@@ -170,18 +175,27 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
   }
 
   private async shutdown(): Promise<void> {
+    // net.Server.close() waits for every socket it accepted, refused ones included.
     const stopped = new Promise<void>((resolve) => {
       if (!this.server.listening) return resolve();
       this.server.close(() => resolve());
     });
-    if (this.connections.size === 0) {
+    // A refused client already has its 421: it goes as soon as that is written,
+    // even if it never closes its side.
+    for (const socket of this.#refused) dropWhenWritten(socket);
+    if (this.connections.size === 0 && this.#refused.size === 0) {
       await stopped;
     } else {
       for (const c of this.connections) c.shutdown();
       const cut = setTimeout(() => {
         for (const c of this.connections) c.cut();
+        for (const socket of this.#refused) socket.destroy();
       }, this.options.closeTimeout);
-      await Promise.all([stopped, ...[...this.connections].map((c) => closedOf(c))]);
+      await Promise.all([
+        stopped,
+        ...[...this.connections].map((c) => closedOf(c)),
+        ...[...this.#refused].map((socket) => socketClosed(socket)),
+      ]);
       clearTimeout(cut);
     }
     this.options.log?.info(
@@ -265,10 +279,9 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
       const r = this.closing
         ? REPLIES.shuttingDown
         : REPLIES.tooManyClients(this.engineConfig.name);
-      socket.on("error", () => {});
       const text = serializeReply(r, false);
       this.options.log?.debug({ tnx: "send", host: socket.remoteAddress }, "S:", withoutCrlf(text));
-      socket.end(text);
+      this.refuse(socket, text);
       return;
     }
     const conn = new Connection(this, socket, number);
@@ -276,6 +289,45 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
     this.internals.connectionOpened?.(conn);
     conn.start().catch((err: unknown) => this.socketError(conn, err as Error));
   }
+
+  /**
+   * Sends the refusal and ends the socket, which is kept until it closes: its input
+   * is read and discarded (so the client's FIN is seen at once), and a client that
+   * never closes its side is dropped after REFUSED_LINGER_MS, or by close().
+   */
+  private refuse(socket: Socket, text: string): void {
+    socket.on("error", noop);
+    this.#refused.add(socket);
+    const linger = setTimeout(() => socket.destroy(), REFUSED_LINGER_MS);
+    linger.unref();
+    socket.once("close", () => {
+      clearTimeout(linger);
+      this.#refused.delete(socket);
+    });
+    socket.end(text);
+    socket.resume();
+    // Refused while closing: shutdown() has already gone through the refused sockets.
+    if (this.closing) dropWhenWritten(socket);
+  }
+}
+
+/**
+ * How long a refused client (421) may keep its side open before its socket is
+ * destroyed: as long as a connection gets after its last reply (Connection.close).
+ */
+const REFUSED_LINGER_MS = 2000;
+
+/** Destroys a socket whose last bytes are written (at once if they are). */
+function dropWhenWritten(socket: Socket): void {
+  if (socket.writableFinished) socket.destroy();
+  else socket.once("finish", () => socket.destroy());
+}
+
+function socketClosed(socket: Socket): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (socket.closed) return resolve();
+    socket.once("close", () => resolve());
+  });
 }
 
 /** smtp-server's onClose callback: there is nothing to wait for. */

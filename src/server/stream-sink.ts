@@ -56,7 +56,14 @@ class StreamSink implements DataSink {
   answered(failed: boolean, reason: unknown, value: Verdict): void {
     // Called back before reading everything: the rest is drained, not left to block.
     if (!this.ended) this.stream.resume();
-    const replies = failed ? errorToReply(reason, DATA_ERROR_CODE) : toReplies(value, this.lmtp);
+    let replies: Replies;
+    try {
+      replies = failed ? errorToReply(reason, DATA_ERROR_CODE) : toReplies(value, this.lmtp);
+    } catch {
+      // A verdict that cannot be read (an LMTP list behind a throwing Proxy): the
+      // hook is at fault, the client gets a local error, never an exception.
+      replies = errorToReply(undefined);
+    }
     if (this.deliver) this.deliver(replies);
     else this.answer = replies;
   }
