@@ -85,6 +85,8 @@ export {
   type PartialRecipientsMap,
   partialRecipients,
   type RateLimitOptions,
+  type RejectAtFault,
+  type RejectCodeOptions,
   type RejectExtras,
   type RejectFault,
   type RejectOptions,
