@@ -1,33 +1,42 @@
 /** dumpOnFailure: a failed test leaves its mail and transcripts on disk. */
+import { createHash } from "node:crypto";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { afterEach, type TestContext } from "vitest";
 import { currentSmtp } from "../fixture/current.js";
 import type { TestSmtp } from "../index.js";
+import { ownerOf, serverOf } from "./owners.js";
+
+/** The server `dumpOnFailure` writes: a TestSmtp, or a function of the failed test's context. */
+export type DumpServer = TestSmtp | ((context: TestContext) => TestSmtp | undefined);
 
 /**
  * Registers an `afterEach` that, when the test failed, writes the inbox
  * (`inbox.dump()`: every message as `.eml` + `.json`, and `attempts.json`) and every
- * connection transcript (`transcript-N.txt`) to `<dir>/<file> - <test name>/`, and
- * prints the path.
+ * connection transcript (`transcript-N.txt`) to `<dir>/<file> - <test name>/` (with
+ * ` ~<hash>` appended when that name alone could be another test's: see
+ * `dumpFolderName`), and prints the path.
  *
- * `smtp` is the server, or a function returning it; by default the most recently
- * started one (`testSmtp()`, which is what `beforeAll(startTestSmtp)` and the `smtp`
- * fixture made; with concurrent tests on servers of their own, pass a function that
- * finds the right one). Call it at the top of a file or in a `describe`, after any
- * `afterEach` that resets the server (vitest runs `afterEach` hooks last-registered
- * first). Add `dir` to .gitignore.
+ * `smtp` is the server, or a function that gets the failed test's context and
+ * returns it. By default: the test's own server when it used a per-test fixture
+ * (`createSmtpTest(options, { scope: "test" })`), even with concurrent tests each on a
+ * server of their own; otherwise the most recently started one (`testSmtp()`, which
+ * is what `beforeAll(startTestSmtp)` and a file- or worker-scoped fixture made). When
+ * that one is another test's per-test server, nothing is written, and the output says
+ * why. Call it at the top of a file or in a `describe`, after any `afterEach` that
+ * resets the server (vitest runs `afterEach` hooks last-registered first). Add `dir`
+ * to .gitignore.
  */
-export function dumpOnFailure(
-  smtp: TestSmtp | (() => TestSmtp | undefined) = currentSmtp,
-  dir = "smtp-failures",
-): void {
+export function dumpOnFailure(smtp?: DumpServer, dir = "smtp-failures"): void {
   // vitest reads the hook's first parameter as fixture names: it must be a pattern.
   afterEach(async ({ task }: TestContext) => {
     if (task.result?.state !== "fail") return;
-    const server = typeof smtp === "function" ? smtp() : smtp;
+    const { server, skipped } = serverFor(task, smtp);
+    if (skipped) {
+      console.error(`smtp-fixture: "${task.name}" failed; no dump written: ${skipped}`);
+    }
     if (!server) return;
-    const target = resolve(dir, safeName(testName(task)));
+    const target = resolve(dir, dumpFolderName(task));
     try {
       await rm(target, { recursive: true, force: true });
       await mkdir(target, { recursive: true });
@@ -49,30 +58,102 @@ export function dumpOnFailure(
   });
 }
 
-interface NamedTask {
-  name: string;
-  suite?: NamedTask | undefined;
-  file?: { name: string; filepath?: string } | undefined;
-  type?: string;
+type Task = TestContext["task"];
+
+/** The server to dump for `task`, or why there is none that is surely its own. */
+function serverFor(
+  task: Task,
+  smtp: DumpServer | undefined,
+): { server?: TestSmtp | undefined; skipped?: string } {
+  if (typeof smtp === "function") return { server: smtp(task.context) };
+  if (smtp) return { server: smtp };
+  const own = serverOf(task);
+  if (own) return { server: own };
+  const current = currentSmtp();
+  const owner = current && ownerOf(current);
+  if (!current || !owner || owner === task) return { server: current };
+  return {
+    skipped:
+      `it has no per-test smtp fixture of its own, and the most recently started server ` +
+      `belongs to the test "${owner.name}" (createSmtpTest(..., { scope: "test" })), so its ` +
+      `mail is not this test's. Use the smtp fixture in this test, or tell dumpOnFailure ` +
+      `which server to write: dumpOnFailure(server) or dumpOnFailure((context) => server).`,
+  };
 }
 
-/** `<file> - <describe> > <test>` (with ` (retry N)` on a retry). */
-function testName(task: TestContext["task"]): string {
-  const t = task as unknown as NamedTask & { result?: { retryCount?: number } };
+interface NamedTask {
+  name: string;
+  type?: string;
+  suite?: NamedTask | undefined;
+  tasks?: NamedTask[];
+  file?: (NamedTask & { filepath?: string; projectName?: string }) | undefined;
+  result?: { retryCount?: number } | undefined;
+}
+
+const MAX_NAME = 120;
+
+/**
+ * @internal The folder a failed test's dump goes to: `<file> - <describe> > <test>`
+ * (with ` (retry N)` on a retry), its characters outside `[\w .,()+=@-]` replaced by
+ * `_` and cut to 120 characters. Unless that name is the test's whole identity (the
+ * test file at the root, nothing replaced or cut, no test of the same file with the
+ * same name in any letter case, no vitest project name), ` ~` and 8 hex digits of a
+ * hash of the file's full path and the test's full name are appended, so no two tests
+ * share a folder and overwrite each other's dump.
+ */
+export function dumpFolderName(task: Task): string {
+  const t = task as unknown as NamedTask;
+  const file = t.file;
+  const names = namesOf(t);
+  const retry = t.result?.retryCount ? ` (retry ${t.result.retryCount})` : "";
+  const fileName = file ? basename(file.filepath ?? file.name) : undefined;
+  const raw = `${fileName ? `${fileName} - ` : ""}${names.join(" > ")}${retry}`;
+  const clean = raw
+    .replace(/[^\w .,()+=@-]+/g, "_")
+    .replace(/\s+/g, " ")
+    .trim()
+    .slice(0, MAX_NAME);
+  const readable = clean === "" || clean === "." || clean === ".." ? "test" : clean;
+  const namesakes = file ? sameNamed(file, names) : [t];
+  const whole =
+    readable === raw &&
+    !!file &&
+    file.name === fileName &&
+    !file.projectName &&
+    namesakes.length === 1;
+  if (whole) return readable;
+  const identity = [file?.projectName ?? "", file?.filepath ?? file?.name ?? "", ...names];
+  // Tests of one file with exactly the same full name: their position tells them apart.
+  if (namesakes.filter((n) => sameNames(namesOf(n), names)).length > 1) {
+    identity.push(String(namesakes.indexOf(t)));
+  }
+  const hash = createHash("sha256").update(identity.join("\0")).update(retry).digest("hex");
+  return `${readable} ~${hash.slice(0, 8)}`;
+}
+
+/** The names of the describes around the test (outermost first), then the test's. */
+function namesOf(t: NamedTask): string[] {
   const names = [t.name];
   for (let s = t.suite; s && s !== t.file && s.type === "suite"; s = s.suite) {
     if (s.name) names.unshift(s.name);
   }
-  const file = t.file ? basename(t.file.filepath ?? t.file.name) : undefined;
-  const retry = t.result?.retryCount ? ` (retry ${t.result.retryCount})` : "";
-  return `${file ? `${file} - ` : ""}${names.join(" > ")}${retry}`;
+  return names;
 }
 
-function safeName(name: string): string {
-  const clean = name
-    .replace(/[^\w .,()+=@-]+/g, "_")
-    .replace(/\s+/g, " ")
-    .trim()
-    .slice(0, 120);
-  return clean === "" || clean === "." || clean === ".." ? "test" : clean;
+/** The tests of `file` whose full name equals `names` ignoring letter case, in order. */
+function sameNamed(file: NamedTask, names: string[]): NamedTask[] {
+  const want = names.join("\0").toLowerCase();
+  const out: NamedTask[] = [];
+  const walk = (tasks: NamedTask[] | undefined) => {
+    for (const task of tasks ?? []) {
+      if (task.tasks) walk(task.tasks);
+      else if (namesOf(task).join("\0").toLowerCase() === want) out.push(task);
+    }
+  };
+  walk(file.tasks);
+  return out;
+}
+
+function sameNames(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((n, i) => n === b[i]);
 }

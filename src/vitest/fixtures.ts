@@ -1,6 +1,7 @@
 /** `test.extend` fixtures that start a TestSmtp and close it when their scope ends. */
 import { type TestAPI, test } from "vitest";
 import { startTestSmtp, type TestSmtp, type TestSmtpOptions } from "../index.js";
+import { claim } from "./owners.js";
 
 /** The fixtures `smtpTest` adds to the test context. */
 export interface SmtpFixtures {
@@ -11,7 +12,9 @@ export interface SmtpTestSettings {
   /**
    * vitest's fixture scope. `"file"` (default): one server per test file, started by
    * the first test that uses `smtp`, closed after the file's last test. `"test"`: a
-   * fresh server per test. `"worker"`: one per vitest worker.
+   * fresh server per test (recorded on the test, so `dumpOnFailure` writes that
+   * test's own server even when other tests run at the same time). `"worker"`: one
+   * per vitest worker.
    */
   scope?: "test" | "file" | "worker";
 }
@@ -35,18 +38,24 @@ export function createSmtpTest(
   settings: SmtpTestSettings = {},
 ): TestAPI<SmtpFixtures> {
   const scope = settings.scope ?? "file";
+  const run = async (use: (smtp: TestSmtp) => Promise<void>, onStart?: (s: TestSmtp) => void) => {
+    const smtp = await startTestSmtp(options);
+    try {
+      onStart?.(smtp);
+      await use(smtp);
+    } finally {
+      await smtp.close();
+    }
+  };
+  // vitest reads a fixture's dependencies from its first parameter: it must be a pattern.
+  // A test-scoped server is recorded on its test (for dumpOnFailure); a file- or
+  // worker-scoped fixture has no test to record it on.
   return test.extend<SmtpFixtures>({
     smtp: [
-      // vitest reads a fixture's dependencies from its first parameter: it must be a pattern.
-      // biome-ignore lint/correctness/noEmptyPattern: vitest requires the destructuring
-      async ({}, use) => {
-        const smtp = await startTestSmtp(options);
-        try {
-          await use(smtp);
-        } finally {
-          await smtp.close();
-        }
-      },
+      scope === "test"
+        ? async ({ task }, use) => run(use, (smtp) => claim(task, smtp))
+        : // biome-ignore lint/correctness/noEmptyPattern: vitest requires the destructuring
+          async ({}, use) => run(use),
       { scope },
     ],
   });

@@ -10,20 +10,27 @@ import type {
   TextMatcher,
 } from "../index.js";
 
-/** What `toHaveAttachment` accepts: a filename, a filename pattern, or fields to match. */
+/**
+ * What `toHaveAttachment` accepts: a filename (a string, a RegExp or an asymmetric
+ * matcher such as `expect.stringContaining`), or fields to match. Every field also
+ * takes an asymmetric matcher; a wrongly typed field is a TypeError.
+ */
 export type AttachmentMatch =
   | string
   | RegExp
   | {
-      /** Exact filename, or a pattern. */
+      /** Exact filename, a pattern, or an asymmetric matcher. */
       filename?: TextMatcher;
-      /** Exact (lower-case) MIME type, or a pattern. */
+      /** Exact (lower-case) MIME type, a pattern, or an asymmetric matcher. */
       contentType?: TextMatcher;
-      /** Decoded size in bytes. */
+      /** Decoded size in bytes (an integer >= 0). */
       size?: number;
-      /** Hex SHA-256 of the decoded content. */
+      /** Hex SHA-256 of the decoded content (64 hex digits, either case). */
       sha256?: string;
-      /** The decoded content: a string is compared as UTF-8. */
+      /**
+       * The decoded content: a string is compared as UTF-8, a Uint8Array byte for byte;
+       * an asymmetric matcher gets the content as UTF-8 text.
+       */
       content?: string | Uint8Array;
     };
 
@@ -40,7 +47,10 @@ export interface SmtpMatchers<R = void> {
    * arrived; `await inbox.waitFor(match)` first for mail still on its way.
    */
   toHaveReceived(match: MessageMatch, options?: ToHaveReceivedOptions): R;
-  /** On a `ReceivedMessage`: some attachment matches (a filename string or RegExp, or fields). */
+  /**
+   * On a `ReceivedMessage`: some attachment matches (a filename string, RegExp or
+   * asymmetric matcher, or fields).
+   */
   toHaveAttachment(match: AttachmentMatch): R;
   /**
    * On a `ReceivedMessage`: the header is present (name case-insensitive); with a
@@ -111,11 +121,16 @@ const toHaveReceived: MatcherFn<[MessageMatch, ToHaveReceivedOptions?]> = functi
   match,
   options = {},
 ) {
-  const { view, label } = inboxOf(received, "toHaveReceived");
+  const { view, label, advice } = inboxOf(received, "toHaveReceived");
   const count = options.count;
   if (count !== undefined && (!Number.isInteger(count) || count < 0)) {
     throw new TypeError(
       `toHaveReceived: count must be an integer >= 0, got ${String(count as unknown)}`,
+    );
+  }
+  if (match === undefined || match === null) {
+    throw new TypeError(
+      `toHaveReceived(match): match is missing (got ${String(match)}); pass a recipient address ("bob@example.com"), a RegExp, an object like { to, subject } or a predicate (message) => boolean`,
     );
   }
   const compiled = compileMatch(match, "toHaveReceived(match)");
@@ -147,7 +162,7 @@ const toHaveReceived: MatcherFn<[MessageMatch, ToHaveReceivedOptions?]> = functi
       lines.push(
         "",
         "toHaveReceived checks what has already arrived. If the mail may still be on its way, " +
-          `wait for it first: await ${label === "inbox" || label.startsWith("inbox.") ? label : `${label}.inbox`}.waitFor(match)`,
+          `wait for it first: ${advice}`,
       );
     }
     return lines.join("\n");
@@ -159,12 +174,14 @@ const toHaveReceived: MatcherFn<[MessageMatch, ToHaveReceivedOptions?]> = functi
 
 const toHaveAttachment: MatcherFn<[AttachmentMatch]> = function (received, match) {
   const mail = messageOf(received, "toHaveAttachment");
-  const test = attachmentTester(match);
+  const check = checkAttachmentMatch(match);
+  const eq = (a: unknown, b: unknown) => this.equals(a, b);
+  const test = (a: ReceivedAttachment) => attachmentMisses(a, check, eq) === 0;
   const pass = mail.attachments.some(test);
   const hint = this.utils.matcherHint(".toHaveAttachment", "message", "match", {
     isNot: this.isNot,
   });
-  const shown = describeAttachmentMatch(match);
+  const shown = describeAttachmentMatch(check, (v) => this.utils.printExpected(v));
   const list = mail.attachments.map((a) => `  - ${describeAttachment(a)}`);
   const message = () =>
     [
@@ -179,10 +196,10 @@ const toHaveAttachment: MatcherFn<[AttachmentMatch]> = function (received, match
         ? mail.attachments.filter(test).map((a) => `  - ${describeAttachment(a)}`)
         : list),
     ].join("\n");
-  if (pass || typeof match !== "object" || match instanceof RegExp) return { pass, message };
-  const nearest = nearestAttachment(mail.attachments, match);
+  if (pass || !("fields" in check)) return { pass, message };
+  const nearest = nearestAttachment(mail.attachments, check, eq);
   if (!nearest) return { pass, message };
-  return { pass, message, expected: match, actual: pick(nearest, match) };
+  return { pass, message, expected: match, actual: pick(nearest, check.fields) };
 };
 
 const toHaveHeader: MatcherFn<[string, TextMatcher?]> = function (received, name, value) {
@@ -279,16 +296,32 @@ function isInboxLike(x: unknown): x is InboxLike {
   );
 }
 
-function inboxOf(received: unknown, matcher: string): { view: InboxLike; label: string } {
+interface InboxOf {
+  view: InboxLike;
+  /** How the failure message names it. */
+  label: string;
+  /** How to wait for the mail on this same view. */
+  advice: string;
+}
+
+function inboxOf(received: unknown, matcher: string): InboxOf {
   const smtp = received as Partial<TestSmtp> | null | undefined;
   if (smtp && typeof smtp === "object" && isInboxLike(smtp.inbox)) {
-    return { view: smtp.inbox, label: "smtp" };
+    return { view: smtp.inbox, label: "smtp", advice: "await smtp.inbox.waitFor(match)" };
   }
   if (isInboxLike(received)) {
     const tag = (received as Partial<InboxScope>).tag;
+    if (typeof tag !== "string") {
+      return { view: received, label: "inbox", advice: "await inbox.waitFor(match)" };
+    }
+    // A scope names itself the way its own waitFor errors do.
+    const own = (received as unknown as { label?: unknown }).label;
     return {
       view: received,
-      label: typeof tag === "string" ? `inbox.scope(${JSON.stringify(tag)})` : "inbox",
+      label: typeof own === "string" ? own : `inbox.scope(${JSON.stringify(tag)})`,
+      advice:
+        "await scope.waitFor(match), on this same scope object (the one passed to expect). " +
+        "Calling inbox.scope(...) again would make a new scope, with other addresses, that never sees this mail",
     };
   }
   throw new TypeError(
@@ -313,7 +346,8 @@ function messageOf(received: unknown, matcher: string): ReceivedMessage {
 }
 
 function describeValue(x: unknown): string {
-  if (x === null) return "null";
+  if (x === null || x === undefined) return String(x);
+  if (typeof x === "string") return `the string ${JSON.stringify(x)}`;
   if (typeof x === "object" && typeof (x as { then?: unknown }).then === "function") {
     return "a Promise (did you forget to await inbox.waitFor(...)?)";
   }
@@ -333,18 +367,46 @@ function testRe(re: RegExp, value: string): boolean {
   return re.test(value);
 }
 
-function textMatches(want: TextMatcher, value: string | undefined): boolean {
+/** A vitest asymmetric matcher (`expect.stringContaining(...)`, `expect.any(...)`, ...). */
+function isAsymmetric(x: unknown): boolean {
+  return (
+    typeof x === "object" &&
+    x !== null &&
+    typeof (x as { asymmetricMatch?: unknown }).asymmetricMatch === "function"
+  );
+}
+
+type Equals = (a: unknown, b: unknown) => boolean;
+
+/** A string (equal), a RegExp (tested) or an asymmetric matcher (through `equals`). */
+function textMatches(want: unknown, value: string | undefined, equals: Equals): boolean {
   if (value === undefined) return false;
-  return typeof want === "string" ? want === value : testRe(want, value);
+  if (want instanceof RegExp) return testRe(want, value);
+  return typeof want === "string" ? want === value : equals(value, want);
 }
 
 const ATTACHMENT_KEYS = ["filename", "contentType", "size", "sha256", "content"] as const;
 
-function attachmentTester(match: AttachmentMatch): (a: ReceivedAttachment) => boolean {
-  if (typeof match === "string" || match instanceof RegExp) {
-    return (a) => textMatches(match, a.filename);
+type AttachmentFields = Exclude<AttachmentMatch, string | RegExp>;
+
+/** A checked match: a filename matcher, or fields. */
+type CheckedMatch = { filename: unknown } | { fields: AttachmentFields };
+
+const WHAT: Record<(typeof ATTACHMENT_KEYS)[number], string> = {
+  filename: "a string, a RegExp or an asymmetric matcher (expect.stringContaining(...))",
+  contentType: "a string, a RegExp or an asymmetric matcher (expect.stringMatching(...))",
+  size: "a size in bytes (an integer >= 0) or an asymmetric matcher",
+  sha256: "the hex SHA-256 of the content (64 hex digits) or an asymmetric matcher",
+  content:
+    "a string, a Uint8Array (Buffer) or an asymmetric matcher (given the content as UTF-8 text)",
+};
+
+/** Throws a TypeError for a match no attachment could be checked against. */
+function checkAttachmentMatch(match: AttachmentMatch): CheckedMatch {
+  if (typeof match === "string" || match instanceof RegExp || isAsymmetric(match)) {
+    return { filename: match };
   }
-  if (!match || typeof match !== "object") {
+  if (!match || typeof match !== "object" || Array.isArray(match)) {
     throw new TypeError(
       `toHaveAttachment(match): expected a filename, a RegExp or an object like { filename, contentType, size, sha256, content }, got ${describeValue(match)}`,
     );
@@ -356,19 +418,51 @@ function attachmentTester(match: AttachmentMatch): (a: ReceivedAttachment) => bo
       );
     }
   }
-  return (a) => attachmentMisses(a, match) === 0;
+  for (const key of ATTACHMENT_KEYS) {
+    const value: unknown = match[key];
+    if (value === undefined || isAsymmetric(value) || validField(key, value)) continue;
+    throw new TypeError(
+      `toHaveAttachment(match): "${key}" must be ${WHAT[key]}, got ${describeValue(value)}`,
+    );
+  }
+  return { fields: match };
 }
 
-type AttachmentFields = Exclude<AttachmentMatch, string | RegExp>;
+function validField(key: (typeof ATTACHMENT_KEYS)[number], value: unknown): boolean {
+  switch (key) {
+    case "filename":
+    case "contentType":
+      return typeof value === "string" || value instanceof RegExp;
+    case "size":
+      return typeof value === "number" && Number.isInteger(value) && value >= 0;
+    case "sha256":
+      return typeof value === "string" && /^[0-9a-f]{64}$/i.test(value);
+    case "content":
+      return typeof value === "string" || value instanceof Uint8Array;
+  }
+}
 
-function attachmentMisses(a: ReceivedAttachment, match: AttachmentFields): number {
+/** How many of the match's fields the attachment misses (0: it matches). */
+function attachmentMisses(a: ReceivedAttachment, check: CheckedMatch, equals: Equals): number {
+  if (!("fields" in check)) return textMatches(check.filename, a.filename, equals) ? 0 : 1;
+  const match = check.fields;
   let misses = 0;
-  if (match.filename !== undefined && !textMatches(match.filename, a.filename)) misses++;
-  if (match.contentType !== undefined && !textMatches(match.contentType, a.contentType)) misses++;
-  if (match.size !== undefined && match.size !== a.size) misses++;
-  if (match.sha256 !== undefined && match.sha256.toLowerCase() !== a.sha256) misses++;
-  if (match.content !== undefined && !sameBytes(match.content, a.content)) misses++;
+  const field = (want: unknown, got: unknown, same: () => boolean) => {
+    if (want === undefined) return;
+    if (isAsymmetric(want) ? !equals(got, want) : !same()) misses++;
+  };
+  field(match.filename, a.filename, () => textMatches(match.filename, a.filename, equals));
+  field(match.contentType, a.contentType, () =>
+    textMatches(match.contentType, a.contentType, equals),
+  );
+  field(match.size, a.size, () => match.size === a.size);
+  field(match.sha256, a.sha256, () => match.sha256?.toLowerCase() === a.sha256);
+  field(match.content, utf8(a.content), () => sameBytes(match.content!, a.content));
   return misses;
+}
+
+function utf8(bytes: Uint8Array): string {
+  return new TextDecoder().decode(bytes);
 }
 
 function sameBytes(want: string | Uint8Array, got: Uint8Array): boolean {
@@ -378,12 +472,13 @@ function sameBytes(want: string | Uint8Array, got: Uint8Array): boolean {
 
 function nearestAttachment(
   list: readonly ReceivedAttachment[],
-  match: AttachmentFields,
+  check: CheckedMatch,
+  equals: Equals,
 ): ReceivedAttachment | undefined {
   let best: ReceivedAttachment | undefined;
   let fewest = Number.POSITIVE_INFINITY;
   for (const a of list) {
-    const misses = attachmentMisses(a, match);
+    const misses = attachmentMisses(a, check, equals);
     if (misses < fewest) {
       best = a;
       fewest = misses;
@@ -396,24 +491,28 @@ function nearestAttachment(
 function pick(a: ReceivedAttachment, match: AttachmentFields): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const key of ATTACHMENT_KEYS) {
-    if (match[key] === undefined) continue;
+    const want: unknown = match[key];
+    if (want === undefined) continue;
     out[key] =
-      key === "content" && typeof match.content === "string"
-        ? new TextDecoder().decode(a.content)
+      key === "content" && (typeof want === "string" || isAsymmetric(want))
+        ? utf8(a.content)
         : a[key];
   }
   return out;
 }
 
-function describeAttachmentMatch(match: AttachmentMatch): string {
-  if (typeof match === "string") return JSON.stringify(match);
-  if (match instanceof RegExp) return String(match);
-  const parts = ATTACHMENT_KEYS.filter((k) => match[k] !== undefined).map((k) => {
-    const v = match[k];
-    if (v instanceof RegExp) return `${k}: ${String(v)}`;
-    if (v instanceof Uint8Array) return `${k}: <${v.byteLength} bytes>`;
-    return `${k}: ${JSON.stringify(v)}`;
-  });
+function describeAttachmentMatch(check: CheckedMatch, print: (v: unknown) => string): string {
+  const show = (v: unknown) => {
+    if (v instanceof RegExp) return String(v);
+    if (v instanceof Uint8Array) return `<${v.byteLength} bytes>`;
+    if (isAsymmetric(v)) return print(v);
+    return JSON.stringify(v);
+  };
+  if (!("fields" in check)) return show(check.filename);
+  const match = check.fields;
+  const parts = ATTACHMENT_KEYS.filter((k) => match[k] !== undefined).map(
+    (k) => `${k}: ${show(match[k])}`,
+  );
   return `{ ${parts.join(", ")} }`;
 }
 

@@ -108,7 +108,24 @@ describe("toHaveReceived", () => {
     const message = failure(() => expect(scope).toHaveReceived(scope.address("x")));
     expect(message).toContain('Expected inbox.scope("mine") to have received a message matching');
     expect(message).toContain("No messages have arrived.");
-    expect(message).toContain('await inbox.scope("mine").waitFor(match)');
+    // The advice waits on the same scope object: inbox.scope("mine") again would be a
+    // new scope with other addresses, and its waitFor would time out.
+    expect(message).toContain("await scope.waitFor(match), on this same scope object");
+    expect(message).not.toMatch(/await inbox\.scope\(/);
+  });
+
+  test("following a scope's advice finds mail that arrives after the failure", async () => {
+    const scope = smtp.inbox.scope("late one");
+    const to = scope.address("late");
+    const message = failure(() => expect(scope).toHaveReceived(to));
+    const advised = /await (\w+)\.waitFor\(match\)/.exec(message)?.[1];
+    expect(advised).toBe("scope");
+    const mailer = nodemailer.createTransport(smtp.transport);
+    await mailer.sendMail({ from: "late@app.test", to, subject: "Late", text: "x" });
+    mailer.close();
+    // `scope` is the object passed to expect, as the advice says.
+    await expect(scope.waitFor(to, { timeout: 5_000 })).resolves.toMatchObject({ subject: "Late" });
+    expect(scope).toHaveReceived(to, { count: 1 });
   });
 
   test(".not fails listing the matching messages", () => {
@@ -130,6 +147,18 @@ describe("toHaveReceived", () => {
     );
     expect(() => expect(smtp).toHaveReceived("a@b", { count: -1 })).toThrow(
       "toHaveReceived: count must be an integer >= 0, got -1",
+    );
+  });
+
+  test("a missing match is a TypeError that says so, not 'got undefined undefined'", () => {
+    for (const missing of [undefined, null]) {
+      const error = thrownBy(() => expect(smtp).toHaveReceived(missing as never));
+      expect(error).toBeInstanceOf(TypeError);
+      expect(error.message).toContain(`toHaveReceived(match): match is missing (got ${missing})`);
+      expect(error.message).not.toContain("undefined undefined");
+    }
+    expect(() => expect(undefined).toHaveReceived("a@b")).toThrow(
+      "toHaveReceived: expected a TestSmtp, an Inbox or an InboxScope, got undefined",
     );
   });
 });
@@ -180,6 +209,48 @@ describe("toHaveAttachment", () => {
     expect(() => expect(smtp).toHaveAttachment("x")).toThrow(
       /toHaveAttachment: expected a ReceivedMessage \(from inbox\.waitFor or inbox\.messages\), got an object \(TestSmtp\)/,
     );
+  });
+
+  test("a wrongly typed field is a TypeError naming the field", () => {
+    const cases: [Record<string, unknown>, string][] = [
+      [{ sha256: 123 }, '"sha256" must be the hex SHA-256 of the content (64 hex digits)'],
+      [{ sha256: "abc" }, '"sha256" must be the hex SHA-256'],
+      [{ size: "28" }, '"size" must be a size in bytes (an integer >= 0)'],
+      [{ size: -1 }, '"size" must be a size in bytes'],
+      [{ filename: 7 }, '"filename" must be a string, a RegExp or an asymmetric matcher'],
+      [{ contentType: ["text/plain"] }, '"contentType" must be a string, a RegExp'],
+      [{ content: 5 }, '"content" must be a string, a Uint8Array (Buffer)'],
+    ];
+    for (const [match, text] of cases) {
+      const error = thrownBy(() => expect(welcome).toHaveAttachment(match as never));
+      expect(error, JSON.stringify(match)).toBeInstanceOf(TypeError);
+      expect(error.message).toContain(`toHaveAttachment(match): ${text}`);
+    }
+    expect(welcome).toHaveAttachment({ sha256: sha256(TERMS).toUpperCase() });
+  });
+
+  test("takes asymmetric matchers for the filename and for any field", () => {
+    expect(welcome).toHaveAttachment(expect.stringContaining("terms"));
+    expect(welcome).toHaveAttachment({ filename: expect.stringContaining("terms") });
+    expect(welcome).toHaveAttachment({ contentType: expect.stringMatching(/^text\//) });
+    expect(welcome).toHaveAttachment({ filename: "data.bin", size: expect.any(Number) });
+    expect(welcome).toHaveAttachment({ sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(welcome).toHaveAttachment({ content: expect.stringContaining("excellent") });
+    expect(welcome).not.toHaveAttachment(expect.stringContaining("invoice"));
+    expect(welcome).not.toHaveAttachment({ filename: expect.stringContaining("terms"), size: 4 });
+    const message = failure(() =>
+      expect(welcome).toHaveAttachment({ filename: expect.stringContaining("invoice") }),
+    );
+    expect(message).toContain(
+      'to have an attachment matching { filename: StringContaining "invoice" }, but its attachments are:',
+    );
+    const error = thrownBy(() =>
+      expect(welcome).toHaveAttachment({
+        filename: expect.stringContaining("terms"),
+        content: expect.stringContaining("rude"),
+      }),
+    );
+    expect(error.actual).toEqual({ filename: "terms.txt", content: TERMS });
   });
 });
 

@@ -1,0 +1,168 @@
+/**
+ * dumpOnFailure's folder names: readable, and never shared by two tests (which would
+ * let one failure's dump overwrite another's). Checked on made-up tasks, then with
+ * real failing tests (`.fails`: failed in afterEach, where the dump is written).
+ */
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import nodemailer from "nodemailer";
+import { afterAll, describe, expect, type TestContext, test, vi } from "vitest";
+import type { TestSmtp } from "../../src/index.js";
+import { dumpFolderName } from "../../src/vitest/dump.js";
+import { createSmtpTest, dumpOnFailure } from "../../src/vitest/index.js";
+
+interface FakeTask {
+  name: string;
+  type: "test" | "suite";
+  suite?: FakeTask;
+  file?: FakeTask & { filepath: string; projectName?: string };
+  tasks?: FakeTask[];
+  result?: { retryCount?: number };
+}
+
+/** A file task (`name` relative to the root) holding tests named `tests` ("a > b": in describe "a"). */
+function file(name: string, tests: string[], projectName?: string) {
+  const f: FakeTask & { filepath: string; projectName?: string } = {
+    name,
+    type: "suite",
+    filepath: `/project/${name}`,
+    tasks: [],
+    ...(projectName ? { projectName } : {}),
+  };
+  f.file = f;
+  for (const full of tests) {
+    const parts = full.split(" > ");
+    let parent: FakeTask = f;
+    for (const suiteName of parts.slice(0, -1)) {
+      let suite = parent.tasks!.find((t) => t.type === "suite" && t.name === suiteName);
+      if (!suite) {
+        suite = { name: suiteName, type: "suite", suite: parent, file: f, tasks: [] };
+        parent.tasks!.push(suite);
+      }
+      parent = suite;
+    }
+    parent.tasks!.push({ name: parts.at(-1)!, type: "test", suite: parent, file: f });
+  }
+  return f;
+}
+
+/** The tests of a fake file, in order. */
+function testsOf(f: FakeTask): FakeTask[] {
+  return (f.tasks ?? []).flatMap((t) => (t.type === "test" ? [t] : testsOf(t)));
+}
+
+const folder = (task: FakeTask) => dumpFolderName(task as unknown as TestContext["task"]);
+const folders = (f: FakeTask) => testsOf(f).map(folder);
+const HASH = / ~[0-9a-f]{8}$/;
+
+describe("dumpFolderName", () => {
+  test("a test file at the root and a plain test name give `<file> - <test>`, as before", () => {
+    expect(folders(file("signup.test.ts", ["sends the welcome mail"]))).toEqual([
+      "signup.test.ts - sends the welcome mail",
+    ]);
+  });
+
+  test("names that differ only in replaced characters get different folders", () => {
+    const names = folders(
+      file("signup.test.ts", ["rejects user/admin", "rejects user:admin", "rejects user_admin"]),
+    );
+    expect(new Set(names).size).toBe(3);
+    expect(names[0]).toMatch(/^signup\.test\.ts - rejects user_admin ~[0-9a-f]{8}$/);
+    expect(names[1]).toMatch(/^signup\.test\.ts - rejects user_admin ~[0-9a-f]{8}$/);
+    // Nothing replaced: no hash, and still not the same as the other two.
+    expect(names[2]).toBe("signup.test.ts - rejects user_admin");
+  });
+
+  test("same-named files in different folders get different folders", () => {
+    const a = folder(testsOf(file("test/a/mail.test.ts", ["sends"]))[0]!);
+    const b = folder(testsOf(file("test/b/mail.test.ts", ["sends"]))[0]!);
+    expect(a).not.toBe(b);
+    expect(a).toMatch(/^mail\.test\.ts - sends ~[0-9a-f]{8}$/);
+    expect(b).toMatch(/^mail\.test\.ts - sends ~[0-9a-f]{8}$/);
+    // The same file name in two vitest projects, too.
+    const p1 = folder(testsOf(file("mail.test.ts", ["sends"], "node"))[0]!);
+    const p2 = folder(testsOf(file("mail.test.ts", ["sends"], "edge"))[0]!);
+    expect(p1).not.toBe(p2);
+  });
+
+  test("names equal in their first 120 characters get different folders, still short", () => {
+    const long = `sends ${"a very long name ".repeat(10)}`;
+    const names = folders(file("m.test.ts", [`${long}one`, `${long}two`]));
+    expect(names[0]).not.toBe(names[1]);
+    for (const name of names) {
+      expect(name).toMatch(HASH);
+      expect(name.length).toBeLessThanOrEqual(130);
+      expect(name.startsWith("m.test.ts - sends a very long name")).toBe(true);
+    }
+  });
+
+  test("names that differ only in letter case, and exact namesakes, get different folders", () => {
+    const cased = folders(file("m.test.ts", ["Sends mail", "sends mail"]));
+    // On a case-insensitive file system these would be one folder.
+    expect(cased[0]!.toLowerCase()).not.toBe(cased[1]!.toLowerCase());
+    const twins = folders(file("m.test.ts", ["same", "same", "other"]));
+    expect(new Set(twins).size).toBe(3);
+    expect(twins[0]).toMatch(/^m\.test\.ts - same ~/);
+    expect(twins[2]).toBe("m.test.ts - other");
+  });
+
+  test("describes are part of the name; a retry gets a folder of its own; names are stable", () => {
+    const f = file("m.test.ts", ["signup > sends mail"]);
+    const t = testsOf(f)[0]!;
+    const first = folder(t);
+    expect(first).toMatch(/^m\.test\.ts - signup _ sends mail ~[0-9a-f]{8}$/);
+    expect(folder(t)).toBe(first);
+    t.result = { retryCount: 1 };
+    const retry = folder(t);
+    expect(retry).toMatch(/^m\.test\.ts - signup _ sends mail \(retry 1\) ~[0-9a-f]{8}$/);
+    expect(retry).not.toBe(first);
+  });
+});
+
+const DIR = await mkdtemp(join(tmpdir(), "smtp-fixture-dump-names-"));
+const printed = vi.spyOn(console, "error").mockImplementation(() => {});
+afterAll(async () => {
+  printed.mockRestore();
+  await rm(DIR, { recursive: true, force: true });
+});
+
+async function send(smtp: TestSmtp, to: string): Promise<void> {
+  const mailer = nodemailer.createTransport(smtp.transport);
+  await mailer.sendMail({ from: "app@example.com", to, subject: "hi", text: "hi" });
+  mailer.close();
+  await smtp.inbox.waitFor(to);
+}
+
+const perTest = createSmtpTest({}, { scope: "test" });
+const LONG = `fails with ${"a long name ".repeat(12)}`;
+const FAILING: [string, string][] = [
+  ["rejects user/admin", "slash@example.com"],
+  ["rejects user:admin", "colon@example.com"],
+  [`${LONG}first`, "first@example.com"],
+  [`${LONG}second`, "second@example.com"],
+];
+
+describe("failed tests", () => {
+  dumpOnFailure(undefined, DIR);
+  for (const [name, to] of FAILING) {
+    perTest.fails(name, async ({ smtp }) => {
+      await send(smtp, to);
+      throw new Error(`${name} fails on purpose`);
+    });
+  }
+});
+
+test("each failed test's dump has a folder of its own, holding its own mail", async () => {
+  const dumps = await readdir(DIR);
+  expect(dumps).toHaveLength(FAILING.length);
+  const written = printed.mock.calls.map((call) => String(call[0]));
+  for (const [name, to] of FAILING) {
+    const line = written.find((m) => m.startsWith(`smtp-fixture: "${name}" failed;`));
+    const target = /written to (.*)$/.exec(line ?? "")?.[1];
+    expect(target, name).toBeDefined();
+    const emls = (await readdir(target!)).filter((f) => f.endsWith(".eml"));
+    expect(emls, name).toHaveLength(1);
+    expect(await readFile(join(target!, emls[0]!), "utf8")).toContain(`To: ${to}\r\n`);
+  }
+});
