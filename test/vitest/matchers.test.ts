@@ -120,6 +120,8 @@ describe("toHaveReceived", () => {
     const message = failure(() => expect(scope).toHaveReceived(to));
     const advised = /await (\w+)\.waitFor\(match\)/.exec(message)?.[1];
     expect(advised).toBe("scope");
+    // Named as the test wrote the tag, not as it goes into addresses ("late_one").
+    expect(message).toContain('Expected inbox.scope("late one")');
     const mailer = nodemailer.createTransport(smtp.transport);
     await mailer.sendMail({ from: "late@app.test", to, subject: "Late", text: "x" });
     mailer.close();
