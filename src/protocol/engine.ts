@@ -150,7 +150,8 @@ export class Engine {
     const receiving = this.mode.kind === "data" || this.mode.kind === "bdat";
     if (!hung && (this.busy || receiving || this.inTransaction())) return false;
     this.send(REPLIES.shuttingDown);
-    this.close(hung ? `${this.hung} (server closed)` : undefined);
+    // A hung message's attempt ends with the 421 the client was just sent.
+    this.close(hung ? `${this.hung} (server closed)` : undefined, REPLIES.shuttingDown);
     return true;
   }
 
@@ -220,11 +221,14 @@ export class Engine {
     else this.flushWaiters.push(fn);
   }
 
-  /** Ends the connection; `reason` goes to an open transaction's sink (a fault's name). */
-  close(reason = "connection closed"): void {
+  /**
+   * Ends the connection; `reason` goes to an open transaction's sink (a fault's name),
+   * with `reply` when the client was sent one.
+   */
+  close(reason = "connection closed", reply?: Reply): void {
     if (this.closed) return;
     this.flush();
-    this.abortData(reason);
+    this.abortData(reason, reply);
     this.mode = { kind: "closed" };
     this.queue = [];
     this.partial = undefined;

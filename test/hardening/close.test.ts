@@ -246,8 +246,8 @@ describe("close() under load", () => {
     expect(second.map((r) => r.code)).toEqual([421]);
     expect(smtp.inbox.messages).toEqual([]);
     const aborted = smtp.inbox.attempts.filter((a) => a.stage === "DATA_END");
-    expect(aborted.map((a) => [a.outcome, a.reason])).toEqual([
-      ["aborted", `fault: hang.during("DATA", { afterBytes: 10 }) [once] (server closed)`],
+    expect(aborted.map((a) => [a.outcome, a.reason, a.reply?.code])).toEqual([
+      ["aborted", `fault: hang.during("DATA", { afterBytes: 10 }) [once] (server closed)`, 421],
     ]);
   });
 
