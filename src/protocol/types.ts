@@ -129,7 +129,7 @@ export function newSession(id: string, ends: Endpoints): SMTPSession {
     clientHostname: `[${ends.remoteAddress}]`,
     hostNameAppearsAs: "",
     openingCommand: "",
-    transmissionType: "ESMTP",
+    transmissionType: "SMTP",
     secure: false,
     tlsOptions: false,
     transaction: 1,

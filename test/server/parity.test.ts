@@ -482,3 +482,30 @@ describe("reply codes match smtp-server 3.21", () => {
     }
   });
 });
+
+describe("the session before EHLO, as smtp-server has it", () => {
+  test("onConnect sees transmissionType SMTP (ESMTP comes with EHLO)", async () => {
+    const seen: Record<string, string[]> = { ours: [], reference: [] };
+    const watch = (who: "ours" | "reference") => ({
+      onConnect(session: { transmissionType: string }, callback: () => void) {
+        seen[who]!.push(session.transmissionType);
+        callback();
+      },
+      onMailFrom(_a: unknown, session: { transmissionType: string }, callback: () => void) {
+        seen[who]!.push(session.transmissionType);
+        callback();
+      },
+    });
+    const ours = await startOurs(watch("ours") as SharedOptions);
+    const reference = await startReference(watch("reference") as SharedOptions);
+    for (const port of [ours.port, reference.port]) {
+      const c = await RawClient.connect(port);
+      await c.read();
+      await c.command("EHLO c");
+      expect((await c.command("MAIL FROM:<a@b.test>")).code).toBe(250);
+      c.close();
+    }
+    expect(seen.reference).toEqual(["SMTP", "ESMTP"]);
+    expect(seen.ours).toEqual(seen.reference);
+  });
+});
