@@ -12,6 +12,7 @@ import type { SMTPAddress, SMTPSession } from "../protocol/types.js";
 import type { SMTPDataStream } from "./data-stream.js";
 import { type Log, resolveLog, type SMTPLogger } from "./logger.js";
 import type { Resolver } from "./reverse-lookup.js";
+import { normalizeServername } from "./tls.js";
 
 type Callback<T = void> = (err?: Error | null, value?: T) => void;
 
@@ -245,8 +246,7 @@ export function resolveOptions(o: SMTPServerOptions): ResolvedOptions {
     xclient: resolveTrust(o.useXClient, "useXClient"),
     xforward: resolveTrust(o.useXForward, "useXForward"),
   };
-  const sni =
-    o.sniOptions instanceof Map ? o.sniOptions : new Map(Object.entries(o.sniOptions ?? {}));
+  const sni = sniMap(o.sniOptions);
   return Object.freeze({
     engine: Object.freeze(engine),
     capabilities: capabilitiesOf(o, size),
@@ -280,4 +280,12 @@ function resolverOf(r: unknown): Resolver | undefined {
 
 export function makeCapabilities(r: ResolvedOptions): Capabilities {
   return new Capabilities(r.capabilities);
+}
+
+/** sniOptions as a map keyed by normalised server name (as requested names are looked up). */
+export function sniMap(
+  given: SMTPServerOptions["sniOptions"],
+): ReadonlyMap<string, SecureContextOptions> {
+  const entries = given instanceof Map ? [...given] : Object.entries(given ?? {});
+  return new Map(entries.map(([name, options]) => [normalizeServername(name), options]));
 }

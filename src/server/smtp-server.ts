@@ -18,6 +18,7 @@ import {
   resolveOptions,
   type SMTPServerHandlers,
   type SMTPServerOptions,
+  sniMap,
 } from "./options.js";
 import { loadTestCertificates } from "./test-certs.js";
 import {
@@ -59,6 +60,8 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
   readonly logger: ServerLogger;
   private connectionCount = 0;
   private tlsOptions: SecureContextOptions;
+  /** sniOptions by normalised server name; replaced by updateSecureContext({ sniOptions }). */
+  private sni: ReadonlyMap<string, SecureContextOptions>;
   private contexts = new Map<string, SecureContext>();
   private closing: Promise<void> | undefined;
   /** listen() calls in progress: their failure is reported through the returned promise. */
@@ -83,6 +86,7 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
     this.internals = options[INTERNALS] ?? {};
     this.logger = serverLogger(this.options.log);
     this.tlsOptions = options;
+    this.sni = this.options.sni;
     // The net.ServerOpts that leave the protocol alone; allowHalfOpen and
     // pauseOnConnect would (a half-closed client must be ended, reading must start).
     const { keepAlive, keepAliveInitialDelay, highWaterMark } = options;
@@ -208,11 +212,19 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
   /** Replaces the TLS key/cert for new handshakes (smtp-server's API). */
   updateSecureContext(options: SecureContextOptions): void {
     this.tlsOptions = { ...this.tlsOptions, ...options };
+    // As smtp-server: new sniOptions replace the old ones for new handshakes.
+    const sniOptions = (options as { sniOptions?: SMTPServerOptions["sniOptions"] }).sniOptions;
+    if (sniOptions !== undefined) this.sni = sniMap(sniOptions);
     this.contexts.clear();
   }
 
+  currentTlsOptions(): object {
+    return this.tlsOptions;
+  }
+
+  /** `servername`: normalised (see normalizeServername). */
   secureContext(servername?: string): SecureContext {
-    const sni = servername ? this.options.sni.get(servername) : undefined;
+    const sni = servername ? this.sni.get(servername) : undefined;
     const key = sni ? `sni:${servername}` : "default";
     let ctx = this.contexts.get(key);
     if (!ctx) {
@@ -224,7 +236,10 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
 
   socketError(conn: Connection, err: Error): void {
     // Client-caused socket errors (resets, broken pipes) are reported, never thrown.
-    (err as Error & { remote?: string }).remote = conn.session.remoteAddress;
+    // smtp-server's property is remoteAddress; `remote` is kept for earlier users.
+    const tagged = err as Error & { remote?: string; remoteAddress?: string; code?: unknown };
+    tagged.remote = conn.session.remoteAddress;
+    tagged.remoteAddress = conn.session.remoteAddress;
     this.options.log?.error(
       { err, tnx: "error", user: userField(conn.session.user) },
       "%s %s %s",
@@ -232,6 +247,9 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
       conn.session.remoteAddress,
       err.message,
     );
+    // As smtp-server: a client that drops its connection outside a transaction
+    // (a reset, a broken pipe) is only logged, not an 'error'.
+    if (QUIET_SOCKET_ERRORS.has(tagged.code) && !conn.session.envelope.mailFrom) return;
     if (this.listenerCount("error") > 0) this.emit("error", err);
   }
 
@@ -310,6 +328,15 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
     if (this.closing) dropWhenWritten(socket);
   }
 }
+
+/** Socket errors that mean the client went away (smtp-server's list). */
+const QUIET_SOCKET_ERRORS: ReadonlySet<unknown> = new Set([
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+]);
 
 /**
  * How long a refused client (421) may keep its side open before its socket is

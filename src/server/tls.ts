@@ -4,6 +4,7 @@
  * first handshake, not at construction.
  */
 import { type SecureContext, TLSSocket } from "node:tls";
+import { domainToUnicode } from "node:url";
 import type { Connection } from "./connection.js";
 import type { ConnectionOwner } from "./types.js";
 
@@ -12,27 +13,46 @@ type SniCallback = (
   cb: (err: Error | null, ctx?: SecureContext) => void,
 ) => void;
 
+/**
+ * A requested server name as smtp-server looks it up: trimmed, punycode decoded,
+ * lower-cased (so `OTHER.test` finds the `other.test` certificate).
+ */
+export function normalizeServername(name: string): string {
+  const trimmed = name.trim();
+  return (domainToUnicode(trimmed) || trimmed).toLowerCase();
+}
+
 export function upgradeToTls(owner: ConnectionOwner, conn: Connection): Promise<TLSSocket> {
   const plain = conn.socket;
-  const o = owner.options.tls;
-  // smtp-server passes a user's own SNICallback to Node as is; otherwise sniOptions decide.
+  // The options as updateSecureContext() last left them.
+  const o = owner.currentTlsOptions();
   const userSni = (o as { SNICallback?: unknown }).SNICallback;
   return new Promise<TLSSocket>((resolve, reject) => {
     const socket = new TLSSocket(plain, {
       isServer: true,
       secureContext: owner.secureContext(),
-      SNICallback:
-        typeof userSni === "function"
-          ? (userSni as SniCallback)
-          : (name, cb) => {
-              try {
-                cb(null, owner.secureContext(name));
-              } catch (err) {
-                cb(err as Error);
-              }
-            },
-      requestCert: Boolean(o.requestCert),
-      rejectUnauthorized: Boolean(o.rejectUnauthorized && o.requestCert),
+      // As smtp-server: the name is normalised, then the user's SNICallback (an error
+      // from it is reported, and the default certificate serves) or sniOptions decide.
+      SNICallback: (requested, cb) => {
+        const name = normalizeServername(requested);
+        if (typeof userSni !== "function") {
+          try {
+            cb(null, owner.secureContext(name));
+          } catch (err) {
+            cb(err as Error);
+          }
+          return;
+        }
+        (userSni as SniCallback)(name, (err, ctx) => {
+          if (err) owner.socketError(conn, err);
+          cb(null, ctx ?? owner.secureContext());
+        });
+      },
+      requestCert: Boolean((o as { requestCert?: unknown }).requestCert),
+      rejectUnauthorized: Boolean(
+        (o as { rejectUnauthorized?: unknown }).rejectUnauthorized &&
+          (o as { requestCert?: unknown }).requestCert,
+      ),
     });
     let done = false;
     const fail = (err: Error) => {

@@ -44,6 +44,8 @@ export interface ConnectionOwner {
   readonly hooks: Hooks;
   readonly internals: ServerInternals;
   secureContext(servername?: string): SecureContext;
+  /** The TLS options as updateSecureContext() last left them (SNICallback, requestCert...). */
+  currentTlsOptions(): object;
   socketError(conn: Connection, err: Error): void;
   connectionClosed(conn: Connection): void;
   /** The client is known (see Connection.clientKnown): the server emits 'connect'. */

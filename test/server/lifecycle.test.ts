@@ -338,7 +338,24 @@ describe("clients that go away", () => {
     c.socket.resetAndDestroy();
     await closed;
     expect(errors).toHaveLength(1);
-    expect(errors[0]).toMatchObject({ code: "ECONNRESET", remote: "127.0.0.1" });
+    expect(errors[0]).toMatchObject({
+      code: "ECONNRESET",
+      remote: "127.0.0.1",
+      remoteAddress: "127.0.0.1",
+    });
+  });
+
+  test("a reset outside a transaction is no 'error' (as in smtp-server): the client just left", async () => {
+    const watcher = closeWatcher();
+    const { server, port } = await start({ onClose: watcher.onClose });
+    const errors: Error[] = [];
+    server.on("error", (err) => errors.push(err));
+    const c = await connect(port);
+    expect((await c.command("EHLO gone.test")).code).toBe(250);
+    const closed = watcher.next();
+    c.socket.resetAndDestroy();
+    await closed;
+    expect(errors).toEqual([]);
   });
 
   test("a client refused by onConnect that talks early is released at once", async () => {

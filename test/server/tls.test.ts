@@ -9,6 +9,7 @@ import { connect as netConnect, createServer as netCreateServer, type Socket } f
 import {
   createSecureContext,
   type SecureContext,
+  type SecureContextOptions,
   type TLSSocket,
   connect as tlsConnect,
 } from "node:tls";
@@ -402,6 +403,45 @@ describe("certificates: updateSecureContext and sniOptions", () => {
     // Answered over TLS: the server finished its side of the handshake too.
     expect((await client.command("EHLO client.test")).code).toBe(250);
     client.close();
+  });
+});
+
+describe("SNI as smtp-server resolves it", () => {
+  test("the requested name is looked up lower-cased: OTHER.example finds other.example", async () => {
+    const s = await start({ sniOptions: { "Wrong.Example": wrongHost } });
+    const client = await startTls(s.port, "WRONG.example");
+    expect((client.socket as TLSSocket).getPeerCertificate().subjectaltname).toBe(
+      "DNS:wrong.example",
+    );
+    expect((await client.command("EHLO client.test")).code).toBe(250);
+    client.close();
+  });
+
+  test("an SNICallback error is reported and the default certificate serves", async () => {
+    const s = await start({
+      SNICallback(_name: string, cb: (err: Error | null, ctx?: SecureContext) => void) {
+        cb(new Error("no context here"));
+      },
+    } as SMTPServerOptions);
+    const client = await startTls(s.port, "localhost");
+    expect((client.socket as TLSSocket).getPeerCertificate().subjectaltname).toContain(
+      "DNS:localhost",
+    );
+    expect((await client.command("EHLO client.test")).code).toBe(250);
+    client.close();
+    expect(await reportedErrors(s, 1)).toEqual(["no context here"]);
+  });
+
+  test("updateSecureContext({ sniOptions }) replaces the names for new handshakes", async () => {
+    const s = await start({ sniOptions: { "wrong.example": wrongHost } });
+    s.server.updateSecureContext({ sniOptions: { localhost: wrongHost } } as SecureContextOptions);
+    // localhost now gets the wrong.example certificate: the client refuses it.
+    await expect(startTls(s.port, "localhost")).rejects.toThrow(/altnames/);
+    // wrong.example is no longer listed: the default (localhost) certificate serves.
+    const client = await startTls(s.port, "wrong.example").catch((err: Error) => err);
+    expect(client).toBeInstanceOf(Error);
+    expect(String(client)).toMatch(/altnames/);
+    expect(await reportedErrors(s, 2)).toEqual([HANDSHAKE_CLOSED, HANDSHAKE_CLOSED]);
   });
 });
 
