@@ -145,7 +145,7 @@ export class Engine {
   private settleShutdown(): boolean {
     if (!this.shuttingDown || this.closed) return false;
     // A hang is the server's own doing (a fault): it ends with the server, not at closeTimeout.
-    const hung = this.hung !== undefined && !this.closed;
+    const hung = this.hung !== undefined;
     // A half-done AUTH exchange is no transaction: it ends with the 421 like an idle client.
     const receiving = this.mode.kind === "data" || this.mode.kind === "bdat";
     if (!hung && (this.busy || receiving || this.inTransaction())) return false;
@@ -175,10 +175,7 @@ export class Engine {
       const stage = env.rcptTo.length > 0 ? "RCPT" : "MAIL";
       this.host.observe?.({ stage, command: "", reply, reason });
     }
-    this.abortData(reason, reply);
-    this.mode = { kind: "closed" };
-    this.queue = [];
-    this.partial = undefined;
+    this.end(reason, reply);
   }
 
   /** The socket is gone: abort an open transaction. */
@@ -228,11 +225,16 @@ export class Engine {
   close(reason = "connection closed", reply?: Reply): void {
     if (this.closed) return;
     this.flush();
+    this.end(reason, reply);
+    this.host.close();
+  }
+
+  /** An open transaction is aborted (`reason`, `reply`), and nothing more is read. */
+  private end(reason: string, reply: Reply | undefined): void {
     this.abortData(reason, reply);
     this.mode = { kind: "closed" };
     this.queue = [];
     this.partial = undefined;
-    this.host.close();
   }
 
   // ---- transaction state --------------------------------------------------

@@ -27,6 +27,7 @@ import {
   type HookName,
   type Hooks,
   type ServerInternals,
+  type TlsSettings,
 } from "./types.js";
 
 /** Internal hook-up for the fixture; not part of the public API. */
@@ -59,7 +60,7 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
   /** smtp-server's `server.logger`: the `logger` option's methods, no-ops when it is off. */
   readonly logger: ServerLogger;
   private connectionCount = 0;
-  private tlsOptions: SecureContextOptions;
+  private tlsOptions: SecureContextOptions & TlsSettings;
   /** sniOptions by normalised server name; replaced by updateSecureContext({ sniOptions }). */
   private sni: ReadonlyMap<string, SecureContextOptions>;
   private contexts = new Map<string, SecureContext>();
@@ -218,7 +219,7 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
     this.contexts.clear();
   }
 
-  currentTlsOptions(): object {
+  currentTlsOptions(): TlsSettings {
     return this.tlsOptions;
   }
 

@@ -26,7 +26,7 @@ export function upgradeToTls(owner: ConnectionOwner, conn: Connection): Promise<
   const plain = conn.socket;
   // The options as updateSecureContext() last left them.
   const o = owner.currentTlsOptions();
-  const userSni = (o as { SNICallback?: unknown }).SNICallback;
+  const userSni = o.SNICallback;
   return new Promise<TLSSocket>((resolve, reject) => {
     const socket = new TLSSocket(plain, {
       isServer: true,
@@ -48,11 +48,8 @@ export function upgradeToTls(owner: ConnectionOwner, conn: Connection): Promise<
           cb(null, ctx ?? owner.secureContext());
         });
       },
-      requestCert: Boolean((o as { requestCert?: unknown }).requestCert),
-      rejectUnauthorized: Boolean(
-        (o as { rejectUnauthorized?: unknown }).rejectUnauthorized &&
-          (o as { requestCert?: unknown }).requestCert,
-      ),
+      requestCert: Boolean(o.requestCert),
+      rejectUnauthorized: Boolean(o.rejectUnauthorized && o.requestCert),
     });
     let done = false;
     const fail = (err: Error) => {

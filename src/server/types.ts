@@ -37,6 +37,13 @@ export type HookName = (typeof HOOK_NAMES)[number];
 /** The handlers, read at each call; each is called with the server as `this`, as in smtp-server. */
 export type Hooks = { readonly [K in HookName]?: SMTPServerOptions[K] | undefined };
 
+/** The options a TLS handshake reads besides the secure context (smtp-server's names). */
+export interface TlsSettings {
+  readonly SNICallback?: unknown;
+  readonly requestCert?: unknown;
+  readonly rejectUnauthorized?: unknown;
+}
+
 /** The server as its connections see it. */
 export interface ConnectionOwner {
   readonly options: ResolvedOptions;
@@ -44,8 +51,8 @@ export interface ConnectionOwner {
   readonly hooks: Hooks;
   readonly internals: ServerInternals;
   secureContext(servername?: string): SecureContext;
-  /** The TLS options as updateSecureContext() last left them (SNICallback, requestCert...). */
-  currentTlsOptions(): object;
+  /** The TLS options as updateSecureContext() last left them. */
+  currentTlsOptions(): TlsSettings;
   socketError(conn: Connection, err: Error): void;
   connectionClosed(conn: Connection): void;
   /** The client is known (see Connection.clientKnown): the server emits 'connect'. */

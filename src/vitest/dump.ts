@@ -123,10 +123,8 @@ export function dumpFolderName(task: Task): string {
     namesakes.length === 1;
   if (whole) return readable;
   const identity = [file?.projectName ?? "", file?.filepath ?? file?.name ?? "", ...names];
-  // Tests of one file with exactly the same full name: their position tells them apart.
-  if (namesakes.filter((n) => sameNames(namesOf(n), names)).length > 1) {
-    identity.push(String(namesakes.indexOf(t)));
-  }
+  // Tests of one file with the same full name: their position tells them apart.
+  if (namesakes.length > 1) identity.push(String(namesakes.indexOf(t)));
   const hash = createHash("sha256").update(identity.join("\0")).update(retry).digest("hex");
   return `${readable} ~${hash.slice(0, 8)}`;
 }
@@ -152,8 +150,4 @@ function sameNamed(file: NamedTask, names: string[]): NamedTask[] {
   };
   walk(file.tasks);
   return out;
-}
-
-function sameNames(a: string[], b: string[]): boolean {
-  return a.length === b.length && a.every((n, i) => n === b[i]);
 }
