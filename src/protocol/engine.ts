@@ -150,8 +150,10 @@ export class Engine {
     const receiving = this.mode.kind === "data" || this.mode.kind === "bdat";
     if (!hung && (this.busy || receiving || this.inTransaction())) return false;
     this.send(REPLIES.shuttingDown);
-    // A hung message's attempt ends with the 421 the client was just sent.
-    this.close(hung ? `${this.hung} (server closed)` : undefined, REPLIES.shuttingDown);
+    this.flush();
+    // A hang's attempt ends with the 421 the client was just sent.
+    this.endWith(hung ? `${this.hung} (server closed)` : "connection closed", REPLIES.shuttingDown);
+    this.host.close();
     return true;
   }
 
@@ -168,10 +170,32 @@ export class Engine {
    */
   cutOff(reply: Reply | undefined): void {
     if (this.closed) return;
-    const reason = "server closed (closeTimeout)";
+    this.endWith("server closed (closeTimeout)", reply);
+  }
+
+  /**
+   * The idle timeout ran out: the client is sent `reply` (421), what was open ends
+   * with it (a hang, a message, an envelope), and the connection closes.
+   */
+  timedOut(reply: Reply): void {
+    if (this.closed) return;
+    this.send(reply);
+    this.flush();
+    this.endWith(this.hung !== undefined ? `${this.hung} (timed out)` : "timeout", reply);
+    this.host.close();
+  }
+
+  /**
+   * Ends the connection for `reason`, after `reply` (undefined when none could be
+   * sent). What was open is reported with them: a hang at a command stage to
+   * `hangEnded`, an envelope without data as refused by the reply, a message to its
+   * sink (`end`).
+   */
+  private endWith(reason: string, reply: Reply | undefined): void {
     const dataOpen = this.mode.kind === "data" || this.mode.kind === "bdat" || this.bdat;
     const env = this.session.envelope;
-    if (!dataOpen && env.mailFrom && reply) {
+    if (!dataOpen && this.hung !== undefined) this.host.hangEnded?.(reason, reply);
+    else if (!dataOpen && env.mailFrom && reply) {
       const stage = env.rcptTo.length > 0 ? "RCPT" : "MAIL";
       this.host.observe?.({ stage, command: "", reply, reason });
     }
@@ -182,7 +206,8 @@ export class Engine {
   lost(): void {
     this.releaseCut();
     if (this.closed) return;
-    this.abortData(this.hung ? `${this.hung} (client gave up)` : "client disconnected");
+    if (this.hung === undefined) this.abortData("client disconnected");
+    else this.endWith(`${this.hung} (client gave up)`, undefined);
     this.mode = { kind: "closed" };
   }
 

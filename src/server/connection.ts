@@ -17,7 +17,7 @@ import type {
   ReplyEvent,
 } from "../protocol/host.js";
 import { REPLIES } from "../protocol/replies.js";
-import { serializeReply } from "../protocol/reply.js";
+import { type Reply, serializeReply } from "../protocol/reply.js";
 import { AUTH_FAILED, type AuthRequest } from "../protocol/sasl.js";
 import { newSession, type SMTPAddress, type SMTPSession, type Stage } from "../protocol/types.js";
 import type { MaybePromise } from "../protocol/util.js";
@@ -524,6 +524,10 @@ export class Connection implements EngineHost {
     this.owner.internals.unusedCut?.(this, directive);
   }
 
+  hangEnded(reason: string, reply: Reply | undefined): void {
+    this.owner.internals.hangEnded?.(this, reason, reply);
+  }
+
   secret(start: number, end: number): void {
     this.transcript?.secret(start, end);
   }
@@ -548,8 +552,7 @@ export class Connection implements EngineHost {
       this.socket.destroy();
       return;
     }
-    this.engine.reply("OTHER", "", REPLIES.timeout, "timeout");
-    this.engine.close();
+    this.engine.timedOut(REPLIES.timeout);
   }
 
   /** closeTimeout ran out: tell the client (421) if it can still hear us, then drop it. */

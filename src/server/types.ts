@@ -1,6 +1,7 @@
 import type { SecureContext } from "node:tls";
 import type { EngineConfig } from "../protocol/config.js";
 import type { DataSink, Directive, ReplyEvent } from "../protocol/host.js";
+import type { Reply } from "../protocol/reply.js";
 import type { Stage } from "../protocol/types.js";
 import type { MaybePromise } from "../protocol/util.js";
 import type { Connection } from "./connection.js";
@@ -17,6 +18,8 @@ export interface ServerInternals {
   /** A reply of 400 or more (see EngineHost.observe). */
   observe?(conn: Connection, event: ReplyEvent): void;
   unusedCut?(conn: Connection, directive: Directive): void;
+  /** A hang at a command stage ended (see EngineHost.hangEnded). */
+  hangEnded?(conn: Connection, reason: string, reply: Reply | undefined): void;
   connectionOpened?(conn: Connection): void;
   connectionClosed?(conn: Connection): void;
 }

@@ -6,7 +6,7 @@
 import nodemailer from "nodemailer";
 import type SMTPTransport from "nodemailer/lib/smtp-transport";
 import { expect } from "vitest";
-import type { AttemptRecord, TestSmtp } from "../../src/index.js";
+import type { AttemptRecord, Fault, TestSmtp } from "../../src/index.js";
 import { RawClient } from "../helpers/raw-client.js";
 
 export interface SendError extends Error {
@@ -90,4 +90,27 @@ export function lastTranscript(smtp: TestSmtp): { connection: number; text: stri
   const t = smtp.transcripts.at(-1);
   if (!t) throw new Error("no transcripts");
   return { connection: t.connection, text: t.toString() };
+}
+
+/**
+ * `fault` as it is (same name, stages, turns and directive), and a promise that
+ * resolves when it fires. The registry calls `apply` right after noting "fault
+ * fired" in the transcript, and records the attempt in the same synchronous step,
+ * so both are there once `fired` resolves.
+ */
+export function firing(fault: Fault): { fault: Fault; fired: Promise<void> } {
+  let fire!: () => void;
+  const fired = new Promise<void>((resolve) => {
+    fire = resolve;
+  });
+  return {
+    fault: {
+      ...fault,
+      apply(ctx) {
+        fire();
+        return fault.apply(ctx);
+      },
+    },
+    fired,
+  };
 }

@@ -5,6 +5,7 @@ import { RawClient } from "../helpers/raw-client.js";
 import {
   expectServesNext,
   faultAttempts,
+  firing,
   lastTranscript,
   rawClient,
   send,
@@ -132,6 +133,30 @@ describe("hang(stage)", () => {
     await gone;
     expect(lastTranscript(smtp).text).toContain("# fault fired: hang(MAIL) [once] at MAIL");
     await expectServesNext(smtp);
+  });
+
+  test("the attempt is there while the server hangs, and says how the hang ended", async () => {
+    const hung = firing(hang("RCPT", { once: true }));
+    smtp.use(hung.fault);
+    const c = await rawClient(smtp);
+    expect((await c.command("MAIL FROM:<app@sender.test>")).code).toBe(250);
+    c.write("RCPT TO:<bob@example.com>\r\n");
+    await hung.fired;
+    expect(faultAttempts(smtp)).toEqual([
+      expect.objectContaining({
+        stage: "RCPT",
+        command: "RCPT TO:<bob@example.com>",
+        outcome: "aborted",
+        reason: "fault: hang(RCPT) [once]",
+        reply: undefined,
+      }),
+    ]);
+    const gone = nextClose();
+    c.close();
+    await gone;
+    expect(faultAttempts(smtp).map((a) => [a.reason, a.reply])).toEqual([
+      ["fault: hang(RCPT) [once] (client gave up)", undefined],
+    ]);
   });
 
   test("CONNECT: no greeting ever comes", async () => {

@@ -6,7 +6,8 @@
  * acknowledged one is stored); close() resolves within closeTimeout plus a margin.
  */
 import { afterEach, describe, expect, test } from "vitest";
-import { type Fault, hang, startTestSmtp, type TestSmtp } from "../../src/index.js";
+import { hang, startTestSmtp, type TestSmtp } from "../../src/index.js";
+import { firing } from "../faults/helpers.js";
 import { RawClient, type RawReply } from "../helpers/raw-client.js";
 import { CrashWatch, open, within } from "./support.js";
 
@@ -57,25 +58,6 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
     resolve = r;
   });
   return { promise, resolve };
-}
-
-/**
- * `fault` as it is (same name, stages, turns and directive), and a promise that
- * resolves when it fires: the registry calls `apply` right after noting
- * "fault fired" in the transcript.
- */
-function firing(fault: Fault): { fault: Fault; fired: Promise<void> } {
-  const fired = deferred();
-  return {
-    fault: {
-      ...fault,
-      apply(ctx) {
-        fired.resolve();
-        return fault.apply(ctx);
-      },
-    },
-    fired: fired.promise,
-  };
 }
 
 describe("close() under load", () => {
@@ -245,9 +227,11 @@ describe("close() under load", () => {
     expect(first.map((r) => r.code)).toEqual([421]);
     expect(second.map((r) => r.code)).toEqual([421]);
     expect(smtp.inbox.messages).toEqual([]);
-    const aborted = smtp.inbox.attempts.filter((a) => a.stage === "DATA_END");
-    expect(aborted.map((a) => [a.outcome, a.reason, a.reply?.code])).toEqual([
-      ["aborted", `fault: hang.during("DATA", { afterBytes: 10 }) [once] (server closed)`, 421],
+    // Each hang's attempt ends with the 421 its client got.
+    const hung = smtp.inbox.attempts.filter((a) => a.outcome === "aborted");
+    expect(hung.map((a) => [a.stage, a.reason, a.reply?.code])).toEqual([
+      ["MAIL", "fault: hang(MAIL) [once] (server closed)", 421],
+      ["DATA_END", `fault: hang.during("DATA", { afterBytes: 10 }) [once] (server closed)`, 421],
     ]);
   });
 

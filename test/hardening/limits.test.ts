@@ -8,6 +8,7 @@ import { once } from "node:events";
 import { type AddressInfo, connect as netConnect } from "node:net";
 import { afterEach, describe, expect, test } from "vitest";
 import {
+  hang,
   SMTPServer,
   type SMTPServerOptions,
   startTestSmtp,
@@ -131,6 +132,23 @@ describe("maxClients", () => {
   });
 });
 
+/** A fixture with a 200 ms socketTimeout, and a client in a transaction there (MAIL and RCPT accepted). */
+async function stallingFixtureClient(): Promise<{ fixture: TestSmtp; c: RawClient }> {
+  const fixture = await startTestSmtp({ socketTimeout: 200 });
+  smtp = fixture;
+  const c = await greeted(fixture.port);
+  await c.command("EHLO client.test");
+  expect((await c.command("MAIL FROM:<a@x.test>")).code).toBe(250);
+  expect((await c.command("RCPT TO:<b@x.test>")).code).toBe(250);
+  return { fixture, c };
+}
+
+/** The client, now silent, is sent the timeout's 421 and closed. */
+async function timedOut(c: RawClient): Promise<void> {
+  expect((await within(c.read(), 5000, "timeout reply")).code).toBe(421);
+  await within(c.waitClose(), 5000, "server close");
+}
+
 describe("idle timeout (socketTimeout)", () => {
   test("an idle client gets 421 and is closed, within a bound", async () => {
     const port = await start({ socketTimeout: 200 });
@@ -144,18 +162,41 @@ describe("idle timeout (socketTimeout)", () => {
   });
 
   test("a client stalling mid-DATA gets 421 and nothing is stored (fixture)", async () => {
-    smtp = await startTestSmtp({ socketTimeout: 200 });
-    const c = await greeted(smtp.port);
-    await c.command("EHLO client.test");
-    await c.command("MAIL FROM:<a@x.test>");
-    await c.command("RCPT TO:<b@x.test>");
+    const { fixture, c } = await stallingFixtureClient();
     expect((await c.command("DATA")).code).toBe(354);
     c.write("Subject: stalled\r\n\r\nhalf a messa");
-    const r = await within(c.read(), 5000, "timeout reply");
-    expect(r.code).toBe(421);
-    await within(c.waitClose(), 5000, "server close");
-    expect(smtp.inbox.attempts.filter((a) => a.outcome === "accepted")).toEqual([]);
-    expect(smtp.inbox.messages).toHaveLength(0);
+    await timedOut(c);
+    // The message's attempt says what became of it: cut by the timeout, with the 421.
+    expect(
+      fixture.inbox.attempts.map((a) => [a.stage, a.outcome, a.reason, a.reply?.code]),
+    ).toEqual([["DATA_END", "aborted", "timeout", 421]]);
+    expect(fixture.inbox.messages).toHaveLength(0);
+  });
+
+  test("a client stalling between RCPT and DATA: its envelope is in attempts, ended by the 421", async () => {
+    const { fixture, c } = await stallingFixtureClient();
+    await timedOut(c);
+    const [attempt, ...others] = fixture.inbox.attempts;
+    expect(others).toEqual([]);
+    expect([attempt?.stage, attempt?.outcome, attempt?.reason, attempt?.reply?.code]).toEqual([
+      "RCPT",
+      "rejected",
+      "timeout",
+      421,
+    ]);
+    expect(attempt?.envelope.rcptTo.map((r) => r.address)).toEqual(["b@x.test"]);
+  });
+
+  test("a hang() fault ended by the timeout: its attempt says so, with the 421", async () => {
+    smtp = await startTestSmtp({ socketTimeout: 200 });
+    smtp.use(hang("MAIL", { once: true }));
+    const c = await greeted(smtp.port);
+    await c.command("EHLO client.test");
+    c.write("MAIL FROM:<a@x.test>\r\n");
+    await timedOut(c);
+    expect(smtp.inbox.attempts.map((a) => [a.stage, a.outcome, a.reason, a.reply?.code])).toEqual([
+      ["MAIL", "aborted", "fault: hang(MAIL) [once] (timed out)", 421],
+    ]);
   });
 });
 
