@@ -322,7 +322,7 @@ export class TranscriptRecorder implements Transcript {
 }
 
 /** An index as `Array.prototype.slice` reads it: negative counts from the end, clamped. */
-function relative(index: number, length: number): number {
+export function relative(index: number, length: number): number {
   const n = Math.trunc(index) || 0;
   return n < 0 ? Math.max(length + n, 0) : Math.min(n, length);
 }
