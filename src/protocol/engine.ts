@@ -71,6 +71,8 @@ export class Engine {
   private pace: DripPace | undefined;
   /** Set by a hang directive: why the connection stopped answering. */
   private hung: string | undefined;
+  /** The last reply queued (what a `disconnect.after` fault's client got before the close). */
+  private lastSent: Reply | undefined;
 
   private busy = false;
   private queue: Queued[] = [];
@@ -188,13 +190,13 @@ export class Engine {
   /**
    * Ends the connection for `reason`, after `reply` (undefined when none could be
    * sent). What was open is reported with them: a hang at a command stage to
-   * `hangEnded`, an envelope without data as refused by the reply, a message to its
+   * `faultEnded`, an envelope without data as refused by the reply, a message to its
    * sink (`end`).
    */
   private endWith(reason: string, reply: Reply | undefined): void {
     const dataOpen = this.mode.kind === "data" || this.mode.kind === "bdat" || this.bdat;
     const env = this.session.envelope;
-    if (!dataOpen && this.hung !== undefined) this.host.hangEnded?.(reason, reply);
+    if (!dataOpen && this.hung !== undefined) this.host.faultEnded?.(reason, reply);
     else if (!dataOpen && env.mailFrom && reply) {
       const stage = env.rcptTo.length > 0 ? "RCPT" : "MAIL";
       this.host.observe?.({ stage, command: "", reply, reason });
@@ -220,6 +222,7 @@ export class Engine {
   }
 
   send(r: Reply): void {
+    this.lastSent = r;
     const text = serializeReply(r, this.config.capabilities.has("ENHANCEDSTATUSCODES"));
     this.out += text;
     this.host.said?.(text);
@@ -393,8 +396,11 @@ export class Engine {
         this.flush();
         this.pace = undefined;
       }
-      // After a fault's reply the attempt is recorded already: close quietly.
-      if (d.disconnect === "after") this.close(d.reply ? undefined : reason);
+      // After a fault's reply the attempt is recorded already: close quietly. After
+      // the command's own reply, the fault's attempt gets that reply.
+      if (d.disconnect !== "after") return;
+      if (!d.reply) this.host.faultEnded?.(reason, this.lastSent);
+      this.close(d.reply ? undefined : reason);
     });
   }
 

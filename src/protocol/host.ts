@@ -98,11 +98,12 @@ export interface EngineHost {
   /** An armed DATA_BODY cut was never reached (the data or the transaction ended first). */
   unusedCut?(directive: Directive): void;
   /**
-   * A hang at a command stage is over (one inside a message is its sink's abort):
-   * `reason` is the hang's with how it ended ("(client gave up)", "(server closed)",
-   * "(timed out)"), `reply` the 421 the client was sent, if any.
+   * A fault at a command stage that ends the connection did (inside a message, its
+   * sink is told instead): a hang is over, `reason` saying how ("(client gave up)",
+   * "(server closed)", "(timed out)") and `reply` the 421 the client was sent, if
+   * any; or `disconnect.after` closed it, `reply` being the command's own reply.
    */
-  hangEnded?(reason: string, reply: Reply | undefined): void;
+  faultEnded?(reason: string, reply: Reply | undefined): void;
   /**
    * Every refusal (a reply of 400 or more), with its stage and reason: the fixture
    * records attempts from it. Accepting replies are not reported (no event per command).

@@ -524,8 +524,8 @@ export class Connection implements EngineHost {
     this.owner.internals.unusedCut?.(this, directive);
   }
 
-  hangEnded(reason: string, reply: Reply | undefined): void {
-    this.owner.internals.hangEnded?.(this, reason, reply);
+  faultEnded(reason: string, reply: Reply | undefined): void {
+    this.owner.internals.faultEnded?.(this, reason, reply);
   }
 
   secret(start: number, end: number): void {

@@ -18,8 +18,8 @@ export interface ServerInternals {
   /** A reply of 400 or more (see EngineHost.observe). */
   observe?(conn: Connection, event: ReplyEvent): void;
   unusedCut?(conn: Connection, directive: Directive): void;
-  /** A hang at a command stage ended (see EngineHost.hangEnded). */
-  hangEnded?(conn: Connection, reason: string, reply: Reply | undefined): void;
+  /** A fault that ends the connection did (see EngineHost.faultEnded). */
+  faultEnded?(conn: Connection, reason: string, reply: Reply | undefined): void;
   connectionOpened?(conn: Connection): void;
   connectionClosed?(conn: Connection): void;
 }

@@ -110,6 +110,10 @@ describe("disconnect.after(stage)", () => {
     expect((await c.command(MAIL_FROM)).raw).toBe("250 2.1.0 Accepted\r\n");
     await expectClosedSilently(c);
     expect(lastTranscript(smtp).text).toContain("# fault fired: disconnect.after(MAIL) at MAIL");
+    // The attempt has the reply the client got before the close.
+    expect(faultAttempts(smtp).map((a) => [a.stage, a.outcome, a.reply?.code, a.reason])).toEqual([
+      ["MAIL", "aborted", 250, "fault: disconnect.after(MAIL)"],
+    ]);
     smtp.resetFaults();
     await expectServesNext(smtp);
   });
@@ -122,6 +126,10 @@ describe("disconnect.after(stage)", () => {
     await expectClosedSilently(c);
     const mail = await smtp.inbox.waitFor("bob@example.com");
     expect(mail.acknowledged).toBe(true);
+    // The message's attempt names the fault that closed the connection after its 250.
+    expect(smtp.inbox.attempts.map((a) => [a.stage, a.outcome, a.reason, a.messageId])).toEqual([
+      ["DATA_END", "accepted", "fault: disconnect.after(DATA_END)", mail.id],
+    ]);
   });
 });
 
