@@ -96,6 +96,34 @@ describe("matching", () => {
     c.close();
   });
 
+  test.each([
+    // A client retrying a refused MAIL moves on to the next number.
+    [
+      "MAIL, counting refused MAILs too",
+      reject.mail({ transaction: 2 }, 451),
+      [250, 451, 250, 250],
+      [250, 503, 250, 250],
+    ],
+    [
+      "RCPT, as the transaction its MAIL began",
+      reject.rcpt({ transaction: 2 }, 550),
+      [250, 250, 250, 250],
+      [250, 550, 250, 250],
+    ],
+  ])("{ transaction: n } at %s", async (_name, fault, mailCodes, rcptCodes) => {
+    smtp.use(fault);
+    const c = await rawClient(smtp);
+    const mail = [];
+    const rcpt = [];
+    for (let i = 0; i < 4; i++) {
+      mail.push((await c.command("MAIL FROM:<a@x.test>")).code);
+      rcpt.push((await c.command("RCPT TO:<bob@example.com>")).code);
+      expect((await c.command("RSET")).code).toBe(250);
+    }
+    expect([mail, rcpt]).toEqual([mailCodes, rcptCodes]);
+    c.close();
+  });
+
   test("an object match combines its keys", async () => {
     smtp.use(reject.rcpt({ address: "bob@example.com", message: 2 }, 550));
     expect(await codesFor(["bob@example.com"])).toEqual([250]);
