@@ -1,4 +1,5 @@
 /** The four matchers of `smtp-fixture/vitest`, with failure messages that show what did arrive. */
+import { describeValue } from "../fixture/describe-value.js";
 import { compileMatch, describeMatch } from "../fixture/match.js";
 import type {
   Inbox,
@@ -325,7 +326,7 @@ function inboxOf(received: unknown, matcher: string): InboxOf {
     };
   }
   throw new TypeError(
-    `${matcher}: expected a TestSmtp, an Inbox or an InboxScope, got ${describeValue(received)}`,
+    `${matcher}: expected a TestSmtp, an Inbox or an InboxScope, got ${describeReceived(received)}`,
   );
 }
 
@@ -341,19 +342,16 @@ function messageOf(received: unknown, matcher: string): ReceivedMessage {
     return m as ReceivedMessage;
   }
   throw new TypeError(
-    `${matcher}: expected a ReceivedMessage (from inbox.waitFor or inbox.messages), got ${describeValue(received)}`,
+    `${matcher}: expected a ReceivedMessage (from inbox.waitFor or inbox.messages), got ${describeReceived(received)}`,
   );
 }
 
-function describeValue(x: unknown): string {
-  if (x === null || x === undefined) return String(x);
-  if (typeof x === "string") return `the string ${JSON.stringify(x)}`;
-  if (typeof x === "object" && typeof (x as { then?: unknown }).then === "function") {
+/** `x` as `describeValue` shows it; a promise with the await that matchers usually lack. */
+function describeReceived(x: unknown): string {
+  if (typeof (x as { then?: unknown } | null | undefined)?.then === "function") {
     return "a Promise (did you forget to await inbox.waitFor(...)?)";
   }
-  if (Array.isArray(x)) return `an array of ${x.length}`;
-  if (typeof x === "object") return `an object (${x.constructor?.name ?? "Object"})`;
-  return `${typeof x} ${String(x)}`;
+  return describeValue(x);
 }
 
 function summary(m: ReceivedMessage): string {

@@ -209,7 +209,7 @@ describe("toHaveAttachment", () => {
       'toHaveAttachment(match): unknown key "name"; use filename, contentType, size, sha256, content',
     );
     expect(() => expect(smtp).toHaveAttachment("x")).toThrow(
-      /toHaveAttachment: expected a ReceivedMessage \(from inbox\.waitFor or inbox\.messages\), got an object \(TestSmtp\)/,
+      /toHaveAttachment: expected a ReceivedMessage \(from inbox\.waitFor or inbox\.messages\), got a TestSmtp$/,
     );
   });
 
