@@ -77,6 +77,15 @@ describe("options after the code or the match (reject.<stage>(code | match, ...,
     ]);
   });
 
+  test("reject.rcpt(450, { match, once }): a match in the options after a code is taken", async () => {
+    smtp.use(reject.rcpt(450, { match: "carol@example.com", once: true }));
+    expect((await send(smtp)).ok).toBe(true);
+    expect((await sendFails(smtp, { to: "carol@example.com" })).response).toBe(
+      "450 4.2.1 Mailbox unavailable",
+    );
+    expect((await send(smtp, { to: "carol@example.com" })).ok).toBe(true);
+  });
+
   test('reject.rcpt("bob@...", { code, once }) and (match, code, { once })', async () => {
     smtp.use(
       reject.rcpt("carol@example.com", { code: 450, once: true }),
