@@ -85,6 +85,8 @@ export {
   type PartialRecipientsMap,
   partialRecipients,
   type RateLimitOptions,
+  type RejectAfterCodeExtras,
+  type RejectAfterCodeOptions,
   type RejectAtFault,
   type RejectCodeOptions,
   type RejectExtras,

@@ -374,7 +374,9 @@ export class Engine {
     if (this.closed) return;
     if (!d) return body();
     const reason = d.reason ?? "fault";
-    // A reply is recorded as the rejection; a silent fault is the transaction's end.
+    // A reply is recorded as the rejection (before the transaction is reset, so with
+    // its envelope); a silent fault is the transaction's end.
+    if (d.reply) this.reply(stage, command, d.reply, reason);
     if (d.hang || d.disconnect === "before" || d.reply)
       skipped?.(d.reply ? "transaction reset" : reason);
     if (d.hang) return this.hang(reason);
@@ -388,7 +390,6 @@ export class Engine {
       this.flush();
       this.pace = d.drip;
     }
-    if (d.reply) this.reply(stage, command, d.reply, reason);
     const ran = d.reply ? undefined : body();
     if (!d.drip && d.disconnect !== "after") return ran;
     return andThen(ran, () => {

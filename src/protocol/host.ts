@@ -62,6 +62,12 @@ export interface DataSink {
    * `reply`: what the client was told, when the server ended it with a reply.
    */
   abort(reason: string, reply?: Reply): void;
+  /**
+   * The server refuses the data itself (a bare LF, over the size limit): the message
+   * is dropped, and the refusal it answers with is reported through `observe`. A
+   * sink without this method is aborted with `reason` instead.
+   */
+  refused?(reason: string): void;
   /** The client was sent the final reply (or the connection dropped it on purpose). */
   replied?(reply: Reply, delivered: boolean): void;
 }

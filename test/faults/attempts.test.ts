@@ -1,10 +1,12 @@
 import nodemailer from "nodemailer";
 import { afterAll, afterEach, beforeAll, expect, test } from "vitest";
 import {
+  type AttemptRecord,
   delay,
   disconnect,
   dropAfterData,
   type Fault,
+  reject,
   startTestSmtp,
   type TestSmtp,
 } from "../../src/index.js";
@@ -73,4 +75,104 @@ test("a message over the size limit is recorded as refused for its size, not by 
     }),
   ]);
   expect(small.inbox.messages).toEqual([]);
+});
+
+/** MAIL and RCPT accepted on a fresh connection; BDAT offered. */
+async function inEnvelope(): Promise<RawClient> {
+  smtp.capabilities.set({ CHUNKING: true });
+  const c = await RawClient.connect(smtp.port);
+  await c.read();
+  await c.command("EHLO x");
+  expect((await c.command("MAIL FROM:<a@x.test>")).code).toBe(250);
+  expect((await c.command("RCPT TO:<b@example.com>")).code).toBe(250);
+  return c;
+}
+
+const summary = (a: AttemptRecord) => ({
+  stage: a.stage,
+  outcome: a.outcome,
+  code: a.reply?.code,
+  reason: a.reason,
+  from: a.envelope.mailFrom ? a.envelope.mailFrom.address : a.envelope.mailFrom,
+  to: a.envelope.rcptTo.map((r) => r.address),
+});
+
+test.each([
+  ["reject.dataEnd after DATA", reject.dataEnd(451), ["DATA", "body\r\n."], "DATA_END"],
+  ["reject.dataEnd after BDAT LAST", reject.dataEnd(451), ["BDAT 6 LAST\r\nbody"], "DATA_END"],
+  ["reject.bdat on the first chunk", reject.bdat(451), ["BDAT 6 LAST\r\nbody"], "BDAT"],
+])(
+  "%s: the refusal is recorded once, with the transaction's envelope",
+  async (_name, fault, lines, stage) => {
+    smtp.use(fault);
+    const c = await inEnvelope();
+    for (const line of lines.slice(0, -1)) await c.command(line);
+    expect((await c.command(lines.at(-1)!)).code).toBe(451);
+    expect(smtp.inbox.attempts.map(summary)).toEqual([
+      {
+        stage,
+        outcome: "rejected",
+        code: 451,
+        reason: expect.stringMatching(/^fault: reject\./),
+        from: "a@x.test",
+        to: ["b@example.com"],
+      },
+    ]);
+    c.close();
+  },
+);
+
+test.each([
+  [
+    'a bare LF with bareLf: "reject"',
+    { bareLf: "reject" as const },
+    ["DATA", "Subject: x\r\n\r\nbare\nlf\r\n."],
+    550,
+    "bare LF",
+  ],
+  ["BDAT over size", { size: 10 }, ["BDAT 14 LAST\r\n0123456789ab"], 552, "size"],
+])(
+  "%s is one refused attempt, not an abort as well",
+  async (_name, options, lines, code, reason) => {
+    await using own = await startTestSmtp({ ...options, hideCHUNKING: false } as never);
+    const c = await RawClient.connect(own.port);
+    await c.read();
+    await c.command("EHLO x");
+    await c.command("MAIL FROM:<a@x.test>");
+    await c.command("RCPT TO:<b@example.com>");
+    for (const line of lines.slice(0, -1)) await c.command(line);
+    expect((await c.command(lines.at(-1)!)).code).toBe(code);
+    expect(own.inbox.attempts.map(summary)).toEqual([
+      {
+        stage: "DATA_END",
+        outcome: "rejected",
+        code,
+        reason,
+        from: "a@x.test",
+        to: ["b@example.com"],
+      },
+    ]);
+    c.close();
+  },
+);
+
+test("the 503s that follow a refused MAIL or refused recipients are not attempts of their own", async () => {
+  smtp.use(reject.mail("no@x.test", 550), reject.rcpt("gone@example.com", 550));
+  const c = await RawClient.connect(smtp.port);
+  await c.read();
+  await c.command("EHLO x");
+  // RFC 2920 pipelining: the client sends the group before it knows the MAIL's fate.
+  c.write("MAIL FROM:<no@x.test>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n");
+  expect((await c.readMany(3)).map((r) => r.code)).toEqual([550, 503, 503]);
+  c.write("MAIL FROM:<a@x.test>\r\nRCPT TO:<gone@example.com>\r\nDATA\r\n");
+  expect((await c.readMany(3)).map((r) => r.code)).toEqual([250, 550, 503]);
+  expect((await c.command("RSET")).code).toBe(250);
+  // A DATA without any MAIL first is the client's own bug: that one is recorded.
+  expect((await c.command("DATA")).code).toBe(503);
+  expect(smtp.inbox.attempts.map((a) => [a.stage, a.reply?.code, a.reason])).toEqual([
+    ["MAIL", 550, expect.stringMatching(/^fault: reject\.mail/)],
+    ["RCPT", 550, expect.stringMatching(/^fault: reject\.rcpt/)],
+    ["DATA", 503, "sequence"],
+  ]);
+  c.close();
 });

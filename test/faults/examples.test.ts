@@ -33,8 +33,8 @@ describe("nodemailer against greylisting", () => {
     const received = await smtp.inbox.waitFor("alice@example.com");
     expect(received.subject).toBe("Welcome");
     expect(smtp.inbox.attempts.map((a) => [a.stage, a.outcome, a.reply?.code])).toEqual([
+      // nodemailer pipelines DATA after the RCPT; its 503 is the refusal's consequence.
       ["RCPT", "rejected", 451],
-      ["DATA", "rejected", 503],
       ["DATA_END", "accepted", 250],
     ]);
   });

@@ -58,7 +58,7 @@ export function finishData(e: Engine, decoder: DataDecoder, sink: DataSink): May
     bareLf: decoder.bareLf,
   };
   if (info.bareLf > 0 && e.config.bareLf === "reject") {
-    sink.abort("bare LF");
+    refuse(sink, "bare LF");
     return complete(e, "DATA_END", [REPLIES.bareLf], "bare LF", undefined);
   }
   return endData(e, sink, info);
@@ -125,6 +125,12 @@ export function refusedBdat(e: Engine, args: string): void {
 
 const DROP: DataSink = { write() {}, end: () => undefined, abort() {} };
 
+/** The server refuses the data (its reply follows): the sink drops the message. */
+function refuse(sink: DataSink, reason: string): void {
+  if (sink.refused) sink.refused(reason);
+  else sink.abort(reason);
+}
+
 /** Bytes of a BDAT chunk; `sink` is the one the chunk was announced for. */
 export function bdatChunk(e: Engine, sink: DataSink, chunk: Buffer): void {
   const t = e.bdat;
@@ -145,7 +151,7 @@ export function finishBdat(e: Engine, sink: DataSink, last: boolean): MaybePromi
   if (last) e.host.dataHeard?.(t.bytes);
   if (t.sizeExceeded && refusesOversized(e)) {
     e.bdat = undefined;
-    t.sink.abort("size");
+    refuse(t.sink, "size");
     return complete(e, "DATA_END", [REPLIES.sizeExceeded(e.config.size)], "size", undefined);
   }
   if (!last) return e.reply("BDAT", "BDAT", REPLIES.bdatReceived(t.bytes));
