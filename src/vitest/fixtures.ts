@@ -1,5 +1,6 @@
 /** `test.extend` fixtures that start a TestSmtp and close it when their scope ends. */
 import { type TestAPI, test } from "vitest";
+import { describeValue } from "../fixture/describe-value.js";
 import { startTestSmtp, type TestSmtp, type TestSmtpOptions } from "../index.js";
 import { claim } from "./owners.js";
 
@@ -33,11 +34,23 @@ export interface SmtpTestSettings {
  * with `smtp.inbox.scope()` (safe with `describe.concurrent`), or
  * `afterEach(() => testSmtp().reset())` for sequential tests.
  */
+const SCOPES: readonly unknown[] = ["test", "file", "worker"];
+
 export function createSmtpTest(
   options: TestSmtpOptions = {},
   settings: SmtpTestSettings = {},
 ): TestAPI<SmtpFixtures> {
+  if (options !== null && typeof options === "object" && "scope" in options) {
+    throw new TypeError(
+      `createSmtpTest: scope is a setting, not a server option; give it second: createSmtpTest({}, { scope: ${JSON.stringify((options as { scope?: unknown }).scope)} })`,
+    );
+  }
   const scope = settings.scope ?? "file";
+  if (!SCOPES.includes(scope)) {
+    throw new TypeError(
+      `createSmtpTest: scope must be "test", "file" or "worker", got ${describeValue(scope)}`,
+    );
+  }
   const run = async (use: (smtp: TestSmtp) => Promise<void>, onStart?: (s: TestSmtp) => void) => {
     const smtp = await startTestSmtp(options);
     try {

@@ -7,7 +7,7 @@ import nodemailer from "nodemailer";
 import { afterAll, beforeAll, describe, expect, expectTypeOf, test } from "vitest";
 import type { ReceivedMessage, TestSmtp } from "../../src/index.js";
 import { startTestSmtp } from "../../src/index.js";
-import { smtpMatchers } from "../../src/vitest/index.js";
+import { createSmtpTest, smtpMatchers } from "../../src/vitest/index.js";
 
 let smtp: TestSmtp;
 let welcome: ReceivedMessage;
@@ -341,4 +341,17 @@ test("the matchers are typed on vitest's Assertion", () => {
     expect(welcome).toContainLink({ href: "x" });
   };
   void typeErrors;
+});
+
+describe("createSmtpTest", () => {
+  test("a scope among the server options is refused: it would give a file-scoped server", () => {
+    expect(() => createSmtpTest({ scope: "test" } as never)).toThrow(
+      new TypeError(
+        'createSmtpTest: scope is a setting, not a server option; give it second: createSmtpTest({}, { scope: "test" })',
+      ),
+    );
+    expect(() => createSmtpTest({}, { scope: "suite" as never })).toThrow(
+      new TypeError('createSmtpTest: scope must be "test", "file" or "worker", got "suite"'),
+    );
+  });
 });
