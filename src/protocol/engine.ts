@@ -194,22 +194,35 @@ export class Engine {
    * sink (`end`).
    */
   private endWith(reason: string, reply: Reply | undefined): void {
-    const dataOpen = this.mode.kind === "data" || this.mode.kind === "bdat" || this.bdat;
-    const env = this.session.envelope;
-    if (!dataOpen && this.hung !== undefined) this.host.faultEnded?.(reason, reply);
-    else if (!dataOpen && env.mailFrom && reply) {
-      const stage = env.rcptTo.length > 0 ? "RCPT" : "MAIL";
-      this.host.observe?.({ stage, command: "", reply, reason });
-    }
+    if (this.hung !== undefined && !this.dataOpen()) this.host.faultEnded?.(reason, reply);
+    else this.envelopeEnded(reason, reply);
     this.end(reason, reply);
+  }
+
+  /** A message's data is open (DATA, or a BDAT transaction): its sink hears how it ends. */
+  private dataOpen(): boolean {
+    return this.mode.kind === "data" || this.mode.kind === "bdat" || this.bdat !== undefined;
+  }
+
+  /**
+   * An envelope without data (MAIL, perhaps RCPT) ends for `reason` (not a plain reset
+   * or close): reported to the host, with the reply that ended it if any.
+   */
+  private envelopeEnded(reason: string, reply: Reply | undefined): void {
+    if (reason === "transaction reset" || reason === "connection closed") return;
+    const env = this.session.envelope;
+    if (!env.mailFrom || this.dataOpen()) return;
+    this.host.transactionEnded?.(env.rcptTo.length > 0 ? "RCPT" : "MAIL", reason, reply);
   }
 
   /** The socket is gone: abort an open transaction. */
   lost(): void {
     this.releaseCut();
     if (this.closed) return;
-    if (this.hung === undefined) this.abortData("client disconnected");
-    else this.endWith(`${this.hung} (client gave up)`, undefined);
+    this.endWith(
+      this.hung === undefined ? "client disconnected" : `${this.hung} (client gave up)`,
+      undefined,
+    );
     this.mode = { kind: "closed" };
   }
 
@@ -253,7 +266,7 @@ export class Engine {
   close(reason = "connection closed", reply?: Reply): void {
     if (this.closed) return;
     this.flush();
-    this.end(reason, reply);
+    this.endWith(reason, reply);
     this.host.close();
   }
 
@@ -272,8 +285,14 @@ export class Engine {
     this.unrecognized = 0;
   }
 
-  resetTransaction(): void {
-    this.abortData("transaction reset");
+  /**
+   * The transaction starts over. `endedBy` names a command that ended one still open
+   * (RSET, EHLO, STARTTLS, ...): the open data's sink, or the envelope, is reported
+   * ended by it; the default is the reset after a transaction's final reply.
+   */
+  resetTransaction(endedBy = "transaction reset"): void {
+    this.envelopeEnded(endedBy, undefined);
+    this.abortData(endedBy);
     const s = this.session;
     if (s.envelope.mailFrom || s.envelope.rcptTo.length > 0) s.transaction++;
     s.envelope = emptyEnvelope();
@@ -511,7 +530,7 @@ export class Engine {
     // A line that never ends is not a client we can resynchronise with.
     if (total > this.config.maxCommandLength * 2) {
       this.reply("OTHER", "", REPLIES.lineTooLongClose, "line too long");
-      this.close();
+      this.close("line too long", REPLIES.lineTooLongClose);
       return;
     }
     this.partial = this.partial ? Buffer.concat([this.partial, rest]) : Buffer.from(rest);
@@ -626,13 +645,13 @@ export class Engine {
   private unknown(verb: string, text: string, known: boolean): void {
     if (/^(GET|POST|HEAD|PUT|DELETE|OPTIONS|CONNECT|TRACE) \/.* HTTP\/\d\.\d$/i.test(text)) {
       this.reply("OTHER", text, REPLIES.httpRefused, "http");
-      this.close();
+      this.close("http", REPLIES.httpRefused);
       return;
     }
     this.unrecognized++;
     if (this.unrecognized >= this.config.maxUnrecognizedCommands) {
       this.reply("OTHER", text, REPLIES.tooManyUnrecognized, "too many unrecognized commands");
-      this.close();
+      this.close("too many unrecognized commands", REPLIES.tooManyUnrecognized);
       return;
     }
     const r = known ? REPLIES.notImplemented : REPLIES.unrecognized;

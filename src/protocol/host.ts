@@ -111,6 +111,13 @@ export interface EngineHost {
    */
   faultEnded?(reason: string, reply: Reply | undefined): void;
   /**
+   * A transaction with an envelope but no data ended without a final reply: the
+   * client left or reset it (`reason` "client disconnected", "client reset (RSET)",
+   * "client quit (QUIT)", ...), or the server cut it ("timeout", "server closed
+   * (closeTimeout)", ...: `reply` is the 421 it sent).
+   */
+  transactionEnded?(stage: "MAIL" | "RCPT", reason: string, reply: Reply | undefined): void;
+  /**
    * Every refusal (a reply of 400 or more), with its stage and reason: the fixture
    * records attempts from it. Accepting replies are not reported (no event per command).
    */

@@ -528,6 +528,10 @@ export class Connection implements EngineHost {
     this.owner.internals.faultEnded?.(this, reason, reply);
   }
 
+  transactionEnded(stage: "MAIL" | "RCPT", reason: string, reply: Reply | undefined): void {
+    this.owner.internals.transactionEnded?.(this, stage, reason, reply);
+  }
+
   secret(start: number, end: number): void {
     this.transcript?.secret(start, end);
   }

@@ -20,6 +20,13 @@ export interface ServerInternals {
   unusedCut?(conn: Connection, directive: Directive): void;
   /** A fault that ends the connection did (see EngineHost.faultEnded). */
   faultEnded?(conn: Connection, reason: string, reply: Reply | undefined): void;
+  /** An envelope without data ended (see EngineHost.transactionEnded). */
+  transactionEnded?(
+    conn: Connection,
+    stage: "MAIL" | "RCPT",
+    reason: string,
+    reply: Reply | undefined,
+  ): void;
   connectionOpened?(conn: Connection): void;
   connectionClosed?(conn: Connection): void;
 }

@@ -176,3 +176,82 @@ test("the 503s that follow a refused MAIL or refused recipients are not attempts
   ]);
   c.close();
 });
+
+test.each([
+  ["QUIT", (c: RawClient) => c.command("QUIT"), "client quit (QUIT)", undefined],
+  ["RSET", (c: RawClient) => c.command("RSET"), "client reset (RSET)", undefined],
+  ["EHLO again", (c: RawClient) => c.command("EHLO again.test"), "client reset (EHLO)", undefined],
+  ["closing the socket", async (c: RawClient) => c.close(), "client disconnected", undefined],
+  [
+    "one unrecognized command too many",
+    (c: RawClient) => c.command("FOO"),
+    "too many unrecognized commands",
+    421,
+  ],
+])(
+  "an envelope the client leaves by %s is an aborted attempt saying so",
+  async (_name, leave, reason, code) => {
+    let closed!: () => void;
+    const serverDone = new Promise<void>((resolve) => {
+      closed = resolve;
+    });
+    await using own = await startTestSmtp({ maxUnrecognizedCommands: 1, onClose: () => closed() });
+    const c = await RawClient.connect(own.port);
+    await c.read();
+    await c.command("EHLO x");
+    await c.command("MAIL FROM:<a@x.test>");
+    await c.command("RCPT TO:<b@example.com>");
+    await leave(c);
+    c.close();
+    await serverDone; // the server has seen the connection end
+    expect(own.inbox.attempts.map(summary)).toEqual([
+      { stage: "RCPT", outcome: "aborted", code, reason, from: "a@x.test", to: ["b@example.com"] },
+    ]);
+  },
+);
+
+test("BDAT chunks the client abandons with RSET are an aborted message", async () => {
+  const c = await inEnvelope();
+  expect((await c.command("BDAT 4\r\nha")).code).toBe(250); // "ha" and the CRLF: 4 bytes
+  expect((await c.command("RSET")).code).toBe(250);
+  expect(smtp.inbox.attempts.map(summary)).toEqual([
+    {
+      stage: "DATA_END",
+      outcome: "aborted",
+      code: undefined,
+      reason: "client reset (RSET)",
+      from: "a@x.test",
+      to: ["b@example.com"],
+    },
+  ]);
+  c.close();
+});
+
+test("a transaction whose refusal is recorded is not recorded again when the client leaves it", async () => {
+  smtp.use(reject.rcpt(550));
+  const c = await RawClient.connect(smtp.port);
+  await c.read();
+  await c.command("EHLO x");
+  await c.command("MAIL FROM:<a@x.test>");
+  expect((await c.command("RCPT TO:<b@example.com>")).code).toBe(550);
+  expect((await c.command("QUIT")).code).toBe(221);
+  expect(smtp.inbox.attempts.map((a) => [a.stage, a.outcome])).toEqual([["RCPT", "rejected"]]);
+  c.close();
+});
+
+test("a transaction open at reset() is the previous test's: its end is not in the next test's attempts", async () => {
+  let closed!: () => void;
+  const serverDone = new Promise<void>((resolve) => {
+    closed = resolve;
+  });
+  await using own = await startTestSmtp({ onClose: () => closed() });
+  const c = await RawClient.connect(own.port);
+  await c.read();
+  await c.command("EHLO x");
+  await c.command("MAIL FROM:<a@x.test>");
+  await c.command("RCPT TO:<b@example.com>");
+  own.reset(); // the next test begins; the old client leaves mid-transaction
+  c.close();
+  await serverDone;
+  expect(own.inbox.attempts).toEqual([]);
+});

@@ -180,7 +180,7 @@ describe("idle timeout (socketTimeout)", () => {
     expect(others).toEqual([]);
     expect([attempt?.stage, attempt?.outcome, attempt?.reason, attempt?.reply?.code]).toEqual([
       "RCPT",
-      "rejected",
+      "aborted",
       "timeout",
       421,
     ]);

@@ -890,7 +890,7 @@ describe("BDAT (RFC 3030 CHUNKING)", () => {
     const t = inTransaction(chunking);
     t.feed("BDAT 3\r\nabcRSET\r\n");
     expect(t.codes()).toEqual([250, 250]);
-    expect(t.host.sink.aborted).toBe("transaction reset");
+    expect(t.host.sink.aborted).toBe("client reset (RSET)");
     t.feed(`${MAIL}${RCPT}BDAT 1 LAST\r\nz`);
     expect(t.codes()).toEqual([250, 250, 250]);
     expect(t.host.sinks).toHaveLength(2);

@@ -99,7 +99,7 @@ export function startTls(e: Engine, args: string, line: string): MaybePromise<vo
       // handshake; the client must start over with EHLO.
       // Nor does an AUTH identity from the plaintext part (allowInsecureAuth) carry over.
       e.sessionUsed.length = 0;
-      e.resetTransaction();
+      e.resetTransaction("client reset (STARTTLS)");
       const s = e.session;
       s.hostNameAppearsAs = "";
       s.openingCommand = "";

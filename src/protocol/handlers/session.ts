@@ -25,7 +25,7 @@ export function greet(verb: "EHLO" | "HELO" | "LHLO") {
       e.reply("EHLO", verb, REPLIES.badHostname, "syntax");
       return;
     }
-    e.resetTransaction();
+    e.resetTransaction(`client reset (${verb})`);
     const s = e.session;
     s.hostNameAppearsAs = name.toLowerCase();
     s.openingCommand = verb;
@@ -81,7 +81,7 @@ export function transmissionType(e: Engine): TransmissionType {
 }
 
 export function rset(e: Engine): void {
-  e.resetTransaction();
+  e.resetTransaction("client reset (RSET)");
   e.reply("RSET", "RSET", REPLIES.flushed);
 }
 
@@ -91,7 +91,7 @@ export function noop(e: Engine): void {
 
 export function quit(e: Engine): void {
   e.reply("QUIT", "QUIT", REPLIES.bye);
-  e.close();
+  e.close("client quit (QUIT)");
 }
 
 export function vrfy(e: Engine, args: string): void {

@@ -75,7 +75,7 @@ export function xclient(e: Engine, args: string): MaybePromise<void> {
   if (attrs.has("ADDR")) e.host.clientKnown?.(false);
   return login(e, attrs.get("LOGIN"), () => {
     // The session starts over for the relayed client, whatever it sends next.
-    e.resetTransaction();
+    e.resetTransaction("client reset (XCLIENT)");
     s.transmissionType = transmissionType(e);
     e.reply("OTHER", "XCLIENT", REPLIES.greeting(e.config));
   });
@@ -93,7 +93,7 @@ export function xforward(e: Engine, args: string): void {
     e.host.relayed?.("XFORWARD", key, stored, through, user);
   }
   // No EHLO follows XFORWARD: the hooks of this transaction see the relayed client.
-  e.resetTransaction();
+  e.resetTransaction("client reset (XFORWARD)");
   s.transmissionType = transmissionType(e);
   if (attrs.has("ADDR")) e.host.clientKnown?.(true);
   e.reply("OTHER", "XFORWARD", REPLIES.ok);
