@@ -435,7 +435,11 @@ export class Engine {
     this.flush();
     this.discardInput = true;
     const failed = this.host.failTls?.(mode) ?? Promise.resolve();
-    return failed.then(() => this.close(reason));
+    return failed.then(() => {
+      // The fault's attempt gets the 220 the client had before the handshake failed.
+      this.host.faultEnded?.(reason, REPLIES.startTls);
+      this.close(reason);
+    });
   }
 
   /**

@@ -6,11 +6,13 @@ import {
   disconnect,
   dropAfterData,
   type Fault,
+  hang,
   reject,
   startTestSmtp,
   type TestSmtp,
 } from "../../src/index.js";
 import { RawClient } from "../helpers/raw-client.js";
+import { firing } from "./helpers.js";
 
 let smtp: TestSmtp;
 beforeAll(async () => {
@@ -254,4 +256,53 @@ test("a transaction open at reset() is the previous test's: its end is not in th
   c.close();
   await serverDone;
   expect(own.inbox.attempts).toEqual([]);
+});
+
+test("disconnect.after(DATA) is one attempt, with the 354 the client got", async () => {
+  let closed!: () => void;
+  const serverDone = new Promise<void>((resolve) => {
+    closed = resolve;
+  });
+  await using own = await startTestSmtp({ onClose: () => closed() });
+  own.use(disconnect.after("DATA"));
+  const c = await RawClient.connect(own.port);
+  await c.read();
+  c.write("EHLO x\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n");
+  expect((await c.readMany(4)).map((r) => r.code)).toEqual([250, 250, 250, 354]);
+  await serverDone;
+  expect(own.inbox.attempts.map(summary)).toEqual([
+    {
+      stage: "DATA",
+      outcome: "aborted",
+      code: 354,
+      reason: "fault: disconnect.after(DATA)",
+      from: "a@x.test",
+      to: ["b@example.com"],
+    },
+  ]);
+  c.close();
+});
+
+test("hang(DATA_END) ended by close(): the message's attempt says so, with the 421", async () => {
+  const own = await startTestSmtp({ closeTimeout: 60_000 });
+  const hung = firing(hang("DATA_END"));
+  own.use(hung.fault);
+  const c = await RawClient.connect(own.port);
+  await c.read();
+  c.write("EHLO x\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n");
+  await c.readMany(4);
+  c.write("Subject: x\r\n\r\nbody\r\n.\r\n");
+  await hung.fired;
+  await own.close();
+  expect(own.inbox.attempts.map(summary)).toEqual([
+    {
+      stage: "DATA_END",
+      outcome: "aborted",
+      code: 421,
+      reason: "fault: hang(DATA_END) (server closed)",
+      from: "a@x.test",
+      to: ["b@example.com"],
+    },
+  ]);
+  c.close();
 });

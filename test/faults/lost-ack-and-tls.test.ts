@@ -66,6 +66,25 @@ describe("tlsFailure()", () => {
     expect(text).toContain("# ClientHello answered with a TLS handshake_failure alert");
   });
 
+  test("its attempt has the 220 the client got before the handshake failed", async () => {
+    let closed!: () => void;
+    const serverDone = new Promise<void>((resolve) => {
+      closed = resolve;
+    });
+    await using own = await startTestSmtp({ tls: true, onClose: () => closed() });
+    own.use(tlsFailure());
+    const c = await RawClient.connect(own.port);
+    await c.read();
+    await c.command("EHLO raw.test");
+    await c.command("MAIL FROM:<a@x.test>");
+    expect((await c.command("STARTTLS")).code).toBe(220);
+    await expect(c.startTls(Buffer.from(String(own.transport.tls?.ca)))).rejects.toThrow();
+    await serverDone;
+    expect(own.inbox.attempts.map((a) => [a.stage, a.outcome, a.reply?.code, a.reason])).toEqual([
+      ["STARTTLS", "aborted", 220, 'fault: tlsFailure({ mode: "alert" })'],
+    ]);
+  });
+
   test.each([
     ["alert", "ESOCKET", /alert handshake failure/],
     ["close", "ESOCKET", /disconnected before secure TLS connection was established/],

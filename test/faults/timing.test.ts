@@ -210,16 +210,19 @@ describe("hang(stage)", () => {
     smtp.use(hang("DATA_END"));
     const err = await sendFails(smtp, {}, { socketTimeout: 150 });
     expect(err.code).toBe("ETIMEDOUT");
-    // The aborted attempt is recorded as the hung connection closes (before its onClose);
-    // the previous test's nodemailer connection may close first, so wait for the attempt.
-    await closesUntil(() => faultAttempts(smtp).length > 0);
+    // The attempt is there from the moment the fault fired; how the hang ended is
+    // added when the hung connection closes (before its onClose). The previous test's
+    // nodemailer connection may close first, so wait for that ending.
+    const gaveUp = () => faultAttempts(smtp).some((a) => a.reason.endsWith("(client gave up)"));
+    await closesUntil(gaveUp);
     expect(smtp.inbox.messages).toHaveLength(0);
     expect(faultAttempts(smtp)).toEqual([
       expect.objectContaining({
         connection: lastTranscript(smtp).connection,
         stage: "DATA_END",
         outcome: "aborted",
-        reason: "fault: hang(DATA_END)",
+        reason: "fault: hang(DATA_END) (client gave up)",
+        reply: undefined,
       }),
     ]);
   });
