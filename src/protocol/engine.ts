@@ -71,6 +71,8 @@ export class Engine {
   private pace: DripPace | undefined;
   /** Set by a hang directive: why the connection stopped answering. */
   private hung: string | undefined;
+  /** A message whose data has ended and whose reply is not sent yet (a hook or a fault holds it). */
+  verdict: DataSink | undefined;
   /** The last reply queued (what a `disconnect.after` fault's client got before the close). */
   private lastSent: Reply | undefined;
 
@@ -194,14 +196,20 @@ export class Engine {
    * sink (`end`).
    */
   private endWith(reason: string, reply: Reply | undefined): void {
-    if (this.hung !== undefined && !this.dataOpen()) this.host.faultEnded?.(reason, reply);
+    // A hang's attempt says how it ended (one inside the data hears it as its sink).
+    if (this.hung !== undefined) this.host.faultEnded?.(reason, reply);
     else this.envelopeEnded(reason, reply);
     this.end(reason, reply);
   }
 
   /** A message's data is open (DATA, or a BDAT transaction): its sink hears how it ends. */
   private dataOpen(): boolean {
-    return this.mode.kind === "data" || this.mode.kind === "bdat" || this.bdat !== undefined;
+    return (
+      this.mode.kind === "data" ||
+      this.mode.kind === "bdat" ||
+      this.bdat !== undefined ||
+      this.verdict !== undefined
+    );
   }
 
   /**
@@ -273,6 +281,9 @@ export class Engine {
   /** An open transaction is aborted (`reason`, `reply`), and nothing more is read. */
   private end(reason: string, reply: Reply | undefined): void {
     this.abortData(reason, reply);
+    const held = this.verdict;
+    this.verdict = undefined;
+    held?.lost?.(reason, reply);
     this.mode = { kind: "closed" };
     this.queue = [];
     this.partial = undefined;

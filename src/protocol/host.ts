@@ -68,6 +68,11 @@ export interface DataSink {
    * sink without this method is aborted with `reason` instead.
    */
   refused?(reason: string): void;
+  /**
+   * The connection ended after the data, before its reply was sent (a fault or a
+   * hook held it): the message did not complete. Not called once `replied` was.
+   */
+  lost?(reason: string, reply?: Reply): void;
   /** The client was sent the final reply (or the connection dropped it on purpose). */
   replied?(reply: Reply, delivered: boolean): void;
 }

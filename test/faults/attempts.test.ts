@@ -306,3 +306,80 @@ test("hang(DATA_END) ended by close(): the message's attempt says so, with the 4
   ]);
   c.close();
 });
+
+test("a message whose client leaves while a fault holds its 250 is an aborted attempt", async () => {
+  let closed!: () => void;
+  const serverDone = new Promise<void>((resolve) => {
+    closed = resolve;
+  });
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let holding!: () => void;
+  const applied = new Promise<void>((resolve) => {
+    holding = resolve;
+  });
+  await using own = await startTestSmtp({ onClose: () => closed() });
+  // A delay whose end the test decides: the fault answers once `release()` is called.
+  own.use({
+    name: "held 250",
+    stages: ["DATA_END"],
+    times: 1,
+    matches: () => true,
+    apply: () => {
+      holding();
+      return held.then(() => ({}));
+    },
+  });
+  const c = await RawClient.connect(own.port);
+  await c.read();
+  c.write("EHLO x\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n");
+  await c.readMany(4);
+  c.write("Subject: x\r\n\r\nbody\r\n.\r\n");
+  await applied;
+  c.close();
+  await serverDone;
+  release();
+  // The directive's promise chain is microtasks only: it has run before the next macrotask.
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  expect(own.inbox.messages).toEqual([]);
+  // The message ended when its client left; the fault is recorded when it answers.
+  expect(own.inbox.attempts.map((a) => [a.stage, a.outcome, a.reason])).toEqual([
+    ["DATA_END", "aborted", "client disconnected"],
+    ["DATA_END", "delayed", "fault: held 250"],
+  ]);
+});
+
+test("a refused login is an attempt: the likeliest reason no message came", async () => {
+  await using own = await startTestSmtp({ auth: { users: { app: "secret" } } });
+  const sent = nodemailer
+    .createTransport({ ...own.transport, auth: { user: "app", pass: "wrong" } })
+    .sendMail({ from: "a@x.test", to: "b@example.com", text: "x" });
+  await expect(sent).rejects.toMatchObject({ responseCode: 535 });
+  expect(own.inbox.attempts.map((a) => [a.stage, a.outcome, a.reply?.code, a.command])).toEqual([
+    ["AUTH", "rejected", 535, "AUTH PLAIN"],
+  ]);
+});
+
+test("hang(BDAT) ended by the timeout: its attempt says so, with the 421", async () => {
+  let closed!: () => void;
+  const serverDone = new Promise<void>((resolve) => {
+    closed = resolve;
+  });
+  await using own = await startTestSmtp({
+    hideCHUNKING: false,
+    socketTimeout: 200,
+    onClose: () => closed(),
+  } as never);
+  own.use(hang("BDAT"));
+  const c = await RawClient.connect(own.port);
+  await c.read();
+  c.write("EHLO x\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.com>\r\nBDAT 4 LAST\r\nab\r\n");
+  expect((await c.readMany(4)).map((r) => r.code)).toEqual([250, 250, 250, 421]);
+  await serverDone;
+  expect(own.inbox.attempts.map((a) => [a.stage, a.outcome, a.reply?.code, a.reason])).toEqual([
+    ["BDAT", "aborted", 421, "fault: hang(BDAT) (timed out)"],
+  ]);
+  c.close();
+});

@@ -161,6 +161,7 @@ export function finishBdat(e: Engine, sink: DataSink, last: boolean): MaybePromi
 
 /** Asks the sink for its verdict (the onData callback), then replies. */
 function endData(e: Engine, sink: DataSink, info: DataEndInfo): MaybePromise<void> {
+  e.verdict = sink;
   const d = e.ask("DATA_END", "");
   return d === undefined ? askSink(e, sink, info) : directedEnd(e, sink, info, d);
 }
@@ -175,6 +176,7 @@ function directedEnd(
   // A fault answered (or dropped the connection) instead of the sink: the message is
   // not taken, and the transaction is over either way.
   const skipped = (reason: string) => {
+    e.verdict = undefined;
     sink.abort(reason);
     e.resetTransaction();
   };
@@ -240,6 +242,7 @@ function complete(
   reason: string,
   sink: DataSink | undefined,
 ): void {
+  e.verdict = undefined;
   if (e.closed || e.dropReply) {
     sink?.replied?.(replies[0]!, false);
     if (e.dropReply) {
