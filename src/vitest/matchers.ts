@@ -252,6 +252,11 @@ const toHaveHeader: MatcherFn<[string, TextMatcher?]> = function (received, name
 
 const toContainLink: MatcherFn<[string | RegExp]> = function (received, link) {
   const mail = messageOf(received, "toContainLink");
+  if (typeof link !== "string" && !(link instanceof RegExp) && !isAsymmetric(link)) {
+    throw new TypeError(
+      `toContainLink(link): expected a whole link as a string, a RegExp or an asymmetric matcher, got ${describeValue(link)}`,
+    );
+  }
   const links = mail.links;
   const ok = (l: string) => (link instanceof RegExp ? testRe(link, l) : this.equals(l, link));
   const hits = links.filter(ok);

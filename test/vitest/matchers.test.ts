@@ -313,6 +313,15 @@ describe("toContainLink", () => {
       'not to contain a link matching /help/, but it has:\n  "https://app.test/help"',
     );
   });
+
+  test("a link that is neither a string nor a RegExp is a TypeError", () => {
+    expect(() => expect(welcome).toContainLink(42 as never)).toThrow(
+      new TypeError(
+        "toContainLink(link): expected a whole link as a string, a RegExp or an asymmetric matcher, got 42",
+      ),
+    );
+    expect(welcome).toContainLink(expect.stringContaining("/help"));
+  });
 });
 
 test("smtpMatchers has the four matchers, and registering them again by hand changes nothing", () => {
