@@ -12,8 +12,8 @@ export type DumpServer = TestSmtp | ((context: TestContext) => TestSmtp | undefi
 
 /**
  * Registers an `afterEach` that, when the test failed, writes the inbox
- * (`inbox.dump()`: every message as `.eml` + `.json`, and `attempts.json`) and every
- * connection transcript (`transcript-N.txt`) to `<dir>/<file> - <test name>/` (with
+ * (`inbox.dump()`: every message as `.eml` + `.json`, and `attempts.json`), every
+ * connection transcript (`transcript-N.txt`) and the test's errors (`error.txt`) to `<dir>/<file> - <test name>/` (with
  * ` ~<hash>` appended when that name alone could be another test's: see
  * `dumpFolderName`), and prints the path.
  *
@@ -41,6 +41,7 @@ export function dumpOnFailure(smtp?: DumpServer, dir = "smtp-failures"): void {
       await rm(target, { recursive: true, force: true });
       await mkdir(target, { recursive: true });
       await server.inbox.dump(target);
+      await writeFile(join(target, "error.txt"), errorText(task));
       await Promise.all(
         server.transcripts.map((t) =>
           writeFile(join(target, `transcript-${t.connection}.txt`), t.toString()),
@@ -59,6 +60,13 @@ export function dumpOnFailure(smtp?: DumpServer, dir = "smtp-failures"): void {
 }
 
 type Task = TestContext["task"];
+
+/** Why the test failed, as vitest reported it: each error's stack (or message). */
+function errorText(task: Task): string {
+  const errors = task.result?.errors ?? [];
+  const text = errors.map((e) => e.stack || `${e.name ?? "Error"}: ${e.message}`);
+  return `${task.name}\n\n${text.join("\n\n")}\n`;
+}
 
 /** The server to dump for `task`, or why there is none that is surely its own. */
 function serverFor(

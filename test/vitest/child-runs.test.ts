@@ -75,11 +75,16 @@ describe.each(["vitest3", "vitest", "vitest5"] as const)("a real %s run", (pkg) 
           expect.stringMatching(/^0001-[\w.]+\.eml$/),
           expect.stringMatching(/^0001-[\w.]+\.json$/),
           "attempts.json",
+          "error.txt",
           expect.stringMatching(/^transcript-\d+\.txt$/),
         ]);
         const eml = await readFile(join(dir, files[0]!), "utf8");
         expect(eml).toContain("Subject: Actual subject\r\n");
-        const transcript = await readFile(join(dir, files[3]!), "utf8");
+        // Why it failed, next to what arrived.
+        const error = await readFile(join(dir, "error.txt"), "utf8");
+        expect(error).toMatch(/^fails on purpose\n\n/);
+        expect(error).toContain("Expected subject");
+        const transcript = await readFile(join(dir, files[4]!), "utf8");
         expect(transcript).toMatch(/^C: EHLO /m);
         expect(transcript).toMatch(/^S: 250 /m);
         expect(child.stdout + child.stderr).toContain(
