@@ -71,6 +71,8 @@ export class Engine {
   private pace: DripPace | undefined;
   /** Set by a hang directive: why the connection stopped answering. */
   private hung: string | undefined;
+  /** A MAIL or RCPT whose hook has not answered yet. */
+  pending: { readonly stage: "MAIL" | "RCPT"; readonly command: string } | undefined;
   /** A message whose data has ended and whose reply is not sent yet (a hook or a fault holds it). */
   verdict: DataSink | undefined;
   /** The last reply queued (what a `disconnect.after` fault's client got before the close). */
@@ -218,9 +220,14 @@ export class Engine {
    */
   private envelopeEnded(reason: string, reply: Reply | undefined): void {
     if (reason === "transaction reset" || reason === "connection closed") return;
+    if (this.dataOpen()) return;
+    // A command whose hook never answered is what ended: its MAIL or RCPT.
+    const pending = this.pending;
+    this.pending = undefined;
     const env = this.session.envelope;
-    if (!env.mailFrom || this.dataOpen()) return;
-    this.host.transactionEnded?.(env.rcptTo.length > 0 ? "RCPT" : "MAIL", reason, reply);
+    if (pending) this.host.transactionEnded?.(pending.stage, reason, reply, pending.command);
+    else if (env.mailFrom)
+      this.host.transactionEnded?.(env.rcptTo.length > 0 ? "RCPT" : "MAIL", reason, reply, "");
   }
 
   /** The socket is gone: abort an open transaction. */

@@ -121,7 +121,13 @@ export interface EngineHost {
    * "client quit (QUIT)", ...), or the server cut it ("timeout", "server closed
    * (closeTimeout)", ...: `reply` is the 421 it sent).
    */
-  transactionEnded?(stage: "MAIL" | "RCPT", reason: string, reply: Reply | undefined): void;
+  transactionEnded?(
+    stage: "MAIL" | "RCPT",
+    reason: string,
+    reply: Reply | undefined,
+    /** The command whose hook had not answered yet, if that is what ended; else "". */
+    command: string,
+  ): void;
   /**
    * Every refusal (a reply of 400 or more), with its stage and reason: the fixture
    * records attempts from it. Accepting replies are not reported (no event per command).

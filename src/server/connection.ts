@@ -528,8 +528,13 @@ export class Connection implements EngineHost {
     this.owner.internals.faultEnded?.(this, reason, reply);
   }
 
-  transactionEnded(stage: "MAIL" | "RCPT", reason: string, reply: Reply | undefined): void {
-    this.owner.internals.transactionEnded?.(this, stage, reason, reply);
+  transactionEnded(
+    stage: "MAIL" | "RCPT",
+    reason: string,
+    reply: Reply | undefined,
+    command: string,
+  ): void {
+    this.owner.internals.transactionEnded?.(this, stage, reason, reply, command);
   }
 
   secret(start: number, end: number): void {

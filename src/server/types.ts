@@ -26,6 +26,7 @@ export interface ServerInternals {
     stage: "MAIL" | "RCPT",
     reason: string,
     reply: Reply | undefined,
+    command: string,
   ): void;
   connectionOpened?(conn: Connection): void;
   connectionClosed?(conn: Connection): void;

@@ -187,6 +187,25 @@ describe("idle timeout (socketTimeout)", () => {
     expect(attempt?.envelope.rcptTo.map((r) => r.address)).toEqual(["b@x.test"]);
   });
 
+  test.each([
+    ["onMailFrom", "MAIL", "MAIL FROM:<a@x.test>", []],
+    ["onRcptTo", "RCPT", "RCPT TO:<b@x.test>", ["MAIL FROM:<a@x.test>"]],
+  ] as const)(
+    "a command whose %s hook never answers, cut by the timeout, is in attempts at its stage",
+    async (hook, stage, command, before) => {
+      // A hook that never calls back: only the timeout ends the command.
+      smtp = await startTestSmtp({ socketTimeout: 200, [hook]: () => {} });
+      const c = await greeted(smtp.port);
+      await c.command("EHLO client.test");
+      for (const line of before) expect((await c.command(line)).code).toBe(250);
+      c.write(`${command}\r\n`);
+      await timedOut(c);
+      expect(
+        smtp.inbox.attempts.map((a) => [a.stage, a.command, a.outcome, a.reason, a.reply?.code]),
+      ).toEqual([[stage, command, "aborted", "timeout", 421]]);
+    },
+  );
+
   test("a hang() fault ended by the timeout: its attempt says so, with the 421", async () => {
     smtp = await startTestSmtp({ socketTimeout: 200 });
     smtp.use(hang("MAIL", { once: true }));

@@ -129,11 +129,16 @@ function settleLater(
   accept: (e: Engine, line: string, addr: SMTPAddress) => void,
   verdict: Promise<void>,
 ): Promise<void> {
+  e.pending = { stage, command: line };
   return verdict.then(
     () => {
+      e.pending = undefined;
       if (!e.closed) accept(e, line, addr);
     },
-    (err: unknown) => refused(e, stage, line, err),
+    (err: unknown) => {
+      e.pending = undefined;
+      refused(e, stage, line, err);
+    },
   );
 }
 
