@@ -71,6 +71,8 @@ export class Engine {
   private pace: DripPace | undefined;
   /** Set by a hang directive: why the connection stopped answering. */
   private hung: string | undefined;
+  /** A `disconnect.after("BDAT")` fault's reason: the connection closes after the chunk's reply. */
+  private closeAfterChunk: string | undefined;
   /** A MAIL or RCPT whose hook has not answered yet. */
   pending: { readonly stage: "MAIL" | "RCPT"; readonly command: string } | undefined;
   /** A message whose data has ended and whose reply is not sent yet (a hook or a fault holds it). */
@@ -298,6 +300,15 @@ export class Engine {
 
   // ---- transaction state --------------------------------------------------
 
+  /** A BDAT chunk was answered: a `disconnect.after("BDAT")` fault closes the connection now. */
+  afterChunk(): void {
+    const reason = this.closeAfterChunk;
+    if (reason === undefined) return;
+    this.closeAfterChunk = undefined;
+    this.host.faultEnded?.(reason, this.lastSent);
+    this.close(reason);
+  }
+
   /** A message was answered: earlier unrecognized commands are forgiven (as smtp-server does). */
   messageAnswered(): void {
     this.unrecognized = 0;
@@ -437,6 +448,11 @@ export class Engine {
       // After a fault's reply the attempt is recorded already: close quietly. After
       // the command's own reply, the fault's attempt gets that reply.
       if (d.disconnect !== "after") return;
+      // A BDAT's reply comes after its chunk: the close waits for it (afterChunk).
+      if (stage === "BDAT" && !d.reply && this.mode.kind === "bdat") {
+        this.closeAfterChunk = reason;
+        return;
+      }
       if (!d.reply) this.host.faultEnded?.(reason, this.lastSent);
       this.close(d.reply ? undefined : reason);
     });

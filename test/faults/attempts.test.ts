@@ -383,3 +383,34 @@ test("hang(BDAT) ended by the timeout: its attempt says so, with the 421", async
   ]);
   c.close();
 });
+
+test.each([
+  ["a chunk", "BDAT 4\r\nab", 250, 0],
+  ["the LAST chunk: the message is stored", "BDAT 4 LAST\r\nab", 250, 1],
+])(
+  "disconnect.after(BDAT) on %s closes after the chunk's reply, which its attempt has",
+  async (_name, chunk, code, stored) => {
+    let closed!: () => void;
+    const serverDone = new Promise<void>((resolve) => {
+      closed = resolve;
+    });
+    await using own = await startTestSmtp({
+      hideCHUNKING: false,
+      onClose: () => closed(),
+    } as never);
+    own.use(disconnect.after("BDAT"));
+    const c = await RawClient.connect(own.port);
+    await c.read();
+    c.write("EHLO x\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.com>\r\n");
+    await c.readMany(3);
+    expect((await c.command(chunk)).code).toBe(code);
+    await c.waitClose();
+    await serverDone;
+    expect(own.inbox.messages).toHaveLength(stored);
+    expect(
+      own.inbox.attempts
+        .filter((a) => a.stage === "BDAT")
+        .map((a) => [a.outcome, a.reply?.code, a.reason]),
+    ).toEqual([["aborted", code, "fault: disconnect.after(BDAT)"]]);
+  },
+);

@@ -154,7 +154,11 @@ export function finishBdat(e: Engine, sink: DataSink, last: boolean): MaybePromi
     refuse(t.sink, "size");
     return complete(e, "DATA_END", [REPLIES.sizeExceeded(e.config.size)], "size", undefined);
   }
-  if (!last) return e.reply("BDAT", "BDAT", REPLIES.bdatReceived(t.bytes));
+  if (!last) {
+    e.reply("BDAT", "BDAT", REPLIES.bdatReceived(t.bytes));
+    e.afterChunk();
+    return;
+  }
   e.bdat = undefined;
   return endData(e, t.sink, { bytes: t.bytes, sizeExceeded: t.sizeExceeded, bareLf: 0 });
 }
@@ -260,4 +264,5 @@ function complete(
   }
   e.messageAnswered();
   e.resetTransaction();
+  e.afterChunk();
 }
