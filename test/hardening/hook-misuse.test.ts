@@ -7,64 +7,28 @@
  * documented refusal, a refusal never goes out as a 2xx/3xx, and the process never
  * sees an uncaught exception or an unhandled rejection.
  */
-import { readFileSync } from "node:fs";
-import { afterEach, beforeEach, describe, expect, test } from "vitest";
-import { SMTPError, SMTPServer, type SMTPServerOptions, startTestSmtp } from "../../src/index.js";
-import { RawClient, type RawReply } from "../helpers/raw-client.js";
-import { CrashWatch, portOf, REPLY_LINE, within } from "./support.js";
+import { describe, expect, test } from "vitest";
+import { SMTPError, startTestSmtp } from "../../src/index.js";
+import type { RawReply } from "../helpers/raw-client.js";
+import { type AnyHook, type HookPoint, hookHarness } from "./hook-harness.js";
+import { REPLY_LINE, within } from "./support.js";
 
 /** Bound on any single wait; a hook that is never answered would hit socketTimeout. */
 const BOUND_MS = 5000;
 /** Well over BOUND_MS: a missing reply fails on BOUND_MS, not on the idle timeout. */
 const SOCKET_TIMEOUT_MS = 30_000;
 
-const ca = readFileSync(new URL("../../fixtures/tls/ca.pem", import.meta.url));
-
-let server: SMTPServer | undefined;
-let watch: CrashWatch;
-const clients: RawClient[] = [];
-
-beforeEach(() => {
-  watch = new CrashWatch().start();
-});
-
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
-  await server?.close();
-  server = undefined;
-  await watch.stopAfterReports();
-  expect(watch.errors, watch.describe()).toEqual([]);
-});
-
-type Point = "onConnect" | "onSecure" | "onAuth" | "onMailFrom" | "onRcptTo" | "onData";
-type AnyHook = (...args: unknown[]) => unknown;
-
-async function start(point: Point, hook: AnyHook, extra: SMTPServerOptions = {}): Promise<number> {
-  server = new SMTPServer({
-    socketTimeout: SOCKET_TIMEOUT_MS,
-    authMethods: ["PLAIN"],
-    authOptional: true,
-    allowInsecureAuth: true,
-    // onSecure is reached through implicit TLS (the shipped localhost certificate).
-    ...(point === "onSecure" ? { secure: true } : {}),
-    ...extra,
-    [point]: hook,
-  } as SMTPServerOptions);
-  await server.listen(0, "127.0.0.1");
-  return portOf(server);
-}
-
-async function connect(port: number, tls: boolean): Promise<RawClient> {
-  const c = await (tls ? RawClient.connectTls(port, ca) : RawClient.connect(port));
-  clients.push(c);
-  return c;
-}
+const suite = hookHarness({ socketTimeout: SOCKET_TIMEOUT_MS });
+const { start, connect } = suite;
 
 /**
  * Runs the dialog up to the command `point` answers; returns that reply and
  * whether the session is still usable afterwards (NOOP answered 250).
  */
-async function drive(point: Point, port: number): Promise<{ reply: RawReply; usable: boolean }> {
+async function drive(
+  point: HookPoint,
+  port: number,
+): Promise<{ reply: RawReply; usable: boolean }> {
   const c = await connect(port, point === "onSecure");
   const read = (what: string) => within(c.read(), BOUND_MS, what);
   const command = (line: string) => within(c.command(line), BOUND_MS, line);
@@ -97,7 +61,7 @@ async function drive(point: Point, port: number): Promise<{ reply: RawReply; usa
 }
 
 /** The refusal each stage documents for a rejection without a usable responseCode. */
-const STAGE_DEFAULT: Record<Point, number> = {
+const STAGE_DEFAULT: Record<HookPoint, number> = {
   onConnect: 554,
   onSecure: 554,
   onAuth: 535,
@@ -106,7 +70,7 @@ const STAGE_DEFAULT: Record<Point, number> = {
   onData: 450,
 };
 
-const POINTS = Object.keys(STAGE_DEFAULT) as Point[];
+const POINTS = Object.keys(STAGE_DEFAULT) as HookPoint[];
 
 /** An Error as smtp-server's hooks build them: a message and a `responseCode`. */
 function errorWithCode(message: string, responseCode: unknown): Error {
@@ -240,7 +204,7 @@ describe("a hook whose returned thenable misbehaves", () => {
         },
       }),
     });
-    server!.on("error", (e: Error) => {
+    suite.server!.on("error", (e: Error) => {
       errors.push(e);
       reported();
     });

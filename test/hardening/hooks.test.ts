@@ -5,55 +5,20 @@
  * answers, 421 after `socketTimeout`), the session stays usable where it can, the
  * process never sees an uncaught exception or unhandled rejection, and no test hangs.
  */
-import { afterEach, beforeEach, describe, expect, test } from "vitest";
-import { SMTPError, SMTPServer, type SMTPServerOptions } from "../../src/index.js";
-import { RawClient, type RawReply } from "../helpers/raw-client.js";
-import { ClosedCounter, CrashWatch, dialog, portOf, REPLY_LINE, within } from "./support.js";
+import { describe, expect, test } from "vitest";
+import { SMTPError, SMTPServer } from "../../src/index.js";
+import type { RawReply } from "../helpers/raw-client.js";
+import { type AnyHook, type HookPoint, hookHarness } from "./hook-harness.js";
+import { ClosedCounter, dialog, portOf, REPLY_LINE, within } from "./support.js";
 
 /** The idle timeout that bounds a hook that never answers. */
 const TIMEOUT_MS = 200;
 /** Generous bound on any single wait in this file. */
 const BOUND_MS = 5000;
 
-let server: SMTPServer | undefined;
-let watch: CrashWatch;
-const clients: RawClient[] = [];
-
-beforeEach(() => {
-  watch = new CrashWatch().start();
-});
-
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
-  await server?.close();
-  server = undefined;
-  // Counted once Node has reported every rejection made so far (see stopAfterReports).
-  await watch.stopAfterReports();
-  expect(watch.errors, watch.describe()).toEqual([]);
-});
-
-type Point = "onConnect" | "onAuth" | "onMailFrom" | "onRcptTo" | "onData";
-type AnyHook = (...args: unknown[]) => unknown;
-
-async function start(point: Point, hook: AnyHook, extra: SMTPServerOptions = {}): Promise<number> {
-  const base: SMTPServerOptions = {
-    socketTimeout: TIMEOUT_MS,
-    closeTimeout: 1000,
-    authMethods: ["PLAIN"],
-    authOptional: true,
-    allowInsecureAuth: true,
-    ...extra,
-  };
-  server = new SMTPServer({ ...base, [point]: hook } as SMTPServerOptions);
-  await server.listen(0, "127.0.0.1");
-  return portOf(server);
-}
-
-async function connect(port: number): Promise<RawClient> {
-  const c = await RawClient.connect(port);
-  clients.push(c);
-  return c;
-}
+const suite = hookHarness({ socketTimeout: TIMEOUT_MS, closeTimeout: 1000 });
+const { start, connect } = suite;
+type Point = Exclude<HookPoint, "onSecure">;
 
 function checkGrammar(r: RawReply): void {
   for (const line of r.raw.split("\r\n").slice(0, -1)) expect(line).toMatch(REPLY_LINE);
@@ -300,8 +265,8 @@ describe("hooks that settle after the client has gone", () => {
       await closes.until(1, BOUND_MS);
       settle?.();
       // The settled hook's reply goes nowhere; the server still closes promptly.
-      await within(server!.close(), BOUND_MS, "server.close()");
-      server = undefined;
+      await within(suite.server!.close(), BOUND_MS, "server.close()");
+      suite.server = undefined;
     },
   );
 });
@@ -322,33 +287,36 @@ describe("onClose that throws or rejects", () => {
     const firstError = new Promise<void>((resolve) => {
       reported = resolve;
     });
-    server = new SMTPServer({ onClose: onClose as () => unknown, disabledCommands: ["AUTH"] });
-    server.on("error", (e: Error) => {
+    suite.server = new SMTPServer({
+      onClose: onClose as () => unknown,
+      disabledCommands: ["AUTH"],
+    });
+    suite.server.on("error", (e: Error) => {
       errors.push(e);
       reported();
     });
-    await server.listen(0, "127.0.0.1");
-    const c = await connect(portOf(server));
+    await suite.server.listen(0, "127.0.0.1");
+    const c = await connect(portOf(suite.server));
     await c.read();
     expect((await c.command("QUIT")).code).toBe(221);
     await within(c.waitClose(), BOUND_MS, "close");
     await within(firstError, BOUND_MS, "'error' from onClose");
-    await within(server.close(), BOUND_MS, "server.close()");
-    server = undefined;
+    await within(suite.server.close(), BOUND_MS, "server.close()");
+    suite.server = undefined;
     expect(errors).toHaveLength(1);
     expect(errors[0]).toBeInstanceOf(Error);
     expect(errors[0]!.message).toMatch(/^onClose (boom|rejected|string)$/);
   });
 
   test("without an 'error' listener, a throwing onClose is swallowed", async () => {
-    server = new SMTPServer({
+    suite.server = new SMTPServer({
       onClose: () => {
         throw new Error("nobody listens");
       },
       disabledCommands: ["AUTH"],
     });
-    await server.listen(0, "127.0.0.1");
-    const c = await connect(portOf(server));
+    await suite.server.listen(0, "127.0.0.1");
+    const c = await connect(portOf(suite.server));
     await c.read();
     await c.command("QUIT");
     await within(c.waitClose(), BOUND_MS, "close");
