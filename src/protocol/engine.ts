@@ -195,9 +195,8 @@ export class Engine {
 
   /**
    * Ends the connection for `reason`, after `reply` (undefined when none could be
-   * sent). What was open is reported with them: a hang at a command stage to
-   * `faultEnded`, an envelope without data as refused by the reply, a message to its
-   * sink (`end`).
+   * sent). What was open is reported with them: a hang to `faultEnded`, an envelope
+   * without data to `transactionEnded`, a message to its sink (`end`).
    */
   private endWith(reason: string, reply: Reply | undefined): void {
     // A hang's attempt says how it ended (one inside the data hears it as its sink).
@@ -305,6 +304,11 @@ export class Engine {
     const reason = this.closeAfterChunk;
     if (reason === undefined) return;
     this.closeAfterChunk = undefined;
+    this.closeAfterFault(reason);
+  }
+
+  /** A fault closes the connection after a reply: its attempt gets that reply, the last sent. */
+  private closeAfterFault(reason: string): void {
     this.host.faultEnded?.(reason, this.lastSent);
     this.close(reason);
   }
@@ -453,8 +457,8 @@ export class Engine {
         this.closeAfterChunk = reason;
         return;
       }
-      if (!d.reply) this.host.faultEnded?.(reason, this.lastSent);
-      this.close(d.reply ? undefined : reason);
+      if (d.reply) this.close();
+      else this.closeAfterFault(reason);
     });
   }
 
@@ -469,11 +473,8 @@ export class Engine {
     this.flush();
     this.discardInput = true;
     const failed = this.host.failTls?.(mode) ?? Promise.resolve();
-    return failed.then(() => {
-      // The fault's attempt gets the 220 the client had before the handshake failed.
-      this.host.faultEnded?.(reason, REPLIES.startTls);
-      this.close(reason);
-    });
+    // The fault's attempt gets the 220 the client had before the handshake failed.
+    return failed.then(() => this.closeAfterFault(reason));
   }
 
   /**
