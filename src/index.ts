@@ -2,6 +2,12 @@
  * smtp-fixture: the deliberate public surface. Nothing else is public.
  */
 
+export type {
+  AttemptMatch,
+  AttemptMatchObject,
+  AttemptOutcome,
+  AttemptPredicate,
+} from "./fixture/attempt-match.js";
 export type { FaultInfo } from "./fixture/faults/registry.js";
 export type { Fault, FaultContext } from "./fixture/faults/types.js";
 export type {
@@ -11,7 +17,12 @@ export type {
   WaitForManyOptions,
   WaitForOptions,
 } from "./fixture/inbox.js";
-export { PredicateError, UnexpectedMessageError, WaitForTimeoutError } from "./fixture/inbox.js";
+export {
+  PredicateError,
+  UnexpectedMessageError,
+  WaitForAttemptTimeoutError,
+  WaitForTimeoutError,
+} from "./fixture/inbox.js";
 export type { MatchObject, MessageMatch, MessagePredicate, TextMatcher } from "./fixture/match.js";
 export type { AuthConfig, TestSmtpOptions, TlsFiles } from "./fixture/options.js";
 export type { ProfileName } from "./fixture/profiles.js";

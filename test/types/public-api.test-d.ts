@@ -76,6 +76,22 @@ expectTypeOf(smtp.inbox.expectNone).toBeCallableWith("a@b", { within: 100 });
 expectTypeOf(smtp.inbox.dump("dir")).resolves.toEqualTypeOf<string[]>();
 expectTypeOf(smtp.inbox.messages).toEqualTypeOf<readonly ReceivedMessage[]>();
 expectTypeOf(smtp.inbox.attempts).toEqualTypeOf<readonly AttemptRecord[]>();
+expectTypeOf(
+  smtp.inbox.waitForAttempt({ outcome: "rejected", stage: "RCPT", code: 550 }),
+).resolves.toEqualTypeOf<AttemptRecord>();
+expectTypeOf(smtp.inbox.waitForAttempt("a@b", { count: 2 })).resolves.toEqualTypeOf<
+  AttemptRecord[]
+>();
+expectTypeOf(smtp.inbox.scope().waitForAttempt).toBeCallableWith(
+  (a: AttemptRecord) => a.reason.startsWith("fault:"),
+  { timeout: 100 },
+);
+// @ts-expect-error: not an outcome
+smtp.inbox.waitForAttempt({ outcome: "failed" });
+// @ts-expect-error: stages are upper case
+smtp.inbox.waitForAttempt({ stage: "rcpt" });
+// @ts-expect-error: a message field, not an attempt's
+smtp.inbox.waitForAttempt({ subject: "x" });
 expectTypeOf(smtp.inbox.scope("t")).toEqualTypeOf<InboxScope>();
 expectTypeOf(smtp.inbox.scope().address("alice")).toBeString();
 expectTypeOf<string>().toMatchTypeOf<MessageMatch>();
