@@ -77,6 +77,8 @@ export class Connection implements EngineHost {
   private announced = false;
   /** Slow-drip writes in progress (a fault): later writes, afterFlush and the close wait for them. */
   private dripping: Promise<void> | undefined;
+  /** A slow-drip write stopped part-way: the socket closed before the whole reply was written. */
+  replyCut = false;
   private readonly onBytes = (chunk: Buffer) => this.input(chunk);
   /** The client read what we had written: reading may go on. */
   private readonly outputDrained = () => this.resume("output");
@@ -317,9 +319,9 @@ export class Connection implements EngineHost {
     }
     const socket = this.socket;
     const transcript = this.transcript;
-    const queued = (this.dripping ?? Promise.resolve()).then(() =>
-      drip(socket, text, pace, transcript),
-    );
+    const queued = (this.dripping ?? Promise.resolve()).then(async () => {
+      if (!(await drip(socket, text, pace, transcript))) this.replyCut = true;
+    });
     this.dripping = queued;
     void queued.then(() => {
       if (this.dripping === queued) this.dripping = undefined;
@@ -627,21 +629,25 @@ export class Connection implements EngineHost {
 /** A TLS alert record: fatal (2) handshake_failure (40), record version TLS 1.2. */
 const TLS_HANDSHAKE_FAILURE = Buffer.from([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28]);
 
-/** Writes `text` `bytesPerChunk` bytes at a time, `intervalMs` apart (a slow-drip fault). */
+/**
+ * Writes `text` `bytesPerChunk` bytes at a time, `intervalMs` apart (a slow-drip
+ * fault). False if the socket closed before all of it was written.
+ */
 async function drip(
   socket: Socket,
   text: string,
   pace: DripPace | undefined,
   transcript: TranscriptRecorder | undefined,
-): Promise<void> {
+): Promise<boolean> {
   const parts = pace ? pieces(text, pace.bytesPerChunk) : [text];
   for (let i = 0; i < parts.length; i++) {
     if (i > 0 && pace) await new Promise((r) => setTimeout(r, pace.intervalMs));
-    if (socket.destroyed) return;
+    if (socket.destroyed) return false;
     const part = parts[i]!;
     transcript?.server(part);
     socket.write(part);
   }
+  return true;
 }
 
 /** `text` cut into pieces of at most `size` UTF-8 bytes (whole characters). */

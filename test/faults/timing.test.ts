@@ -116,6 +116,31 @@ describe("slowDrip(stage, { bytesPerChunk, intervalMs })", () => {
     expect(dripped.join(""), pieces.join("|")).toBe("220 2.0.0 Ready to start TLS\r\n");
   });
 
+  test("DATA_END: a client that leaves before the 250 is whole was not told: kept, unacknowledged", async () => {
+    smtp.use(slowDrip("DATA_END", { bytesPerChunk: 1, intervalMs: 20 }));
+    const c = await rawClient(smtp);
+    c.write("MAIL FROM:<a@x.test>\r\nRCPT TO:<cut@example.com>\r\nDATA\r\n");
+    await c.readMany(3);
+    const firstByte = new Promise((resolve) => c.socket.once("data", resolve));
+    c.write("Subject: cut\r\n\r\nbody\r\n.\r\n");
+    await firstByte;
+    c.socket.destroy();
+    const mail = await smtp.inbox.waitFor("cut@example.com");
+    expect(mail.acknowledged).toBe(false);
+    expect(Buffer.from(mail.raw).toString()).toBe("Subject: cut\r\n\r\nbody\r\n");
+    const attempt = smtp.inbox.attempts.find((a) => a.messageId === mail.id);
+    expect(attempt).toMatchObject({ outcome: "accepted", stage: "DATA_END" });
+    expect(attempt?.reason).toBe("250 cut short (client disconnected)");
+  });
+
+  test("DATA_END: a 250 that trickles out whole is acknowledged", async () => {
+    smtp.use(slowDrip("DATA_END", { bytesPerChunk: 8, intervalMs: 1 }));
+    expect((await send(smtp, { to: "whole@example.com" })).ok).toBe(true);
+    const mail = await smtp.inbox.waitFor("whole@example.com");
+    expect(mail.acknowledged).toBe(true);
+    expect(smtp.inbox.attempts.find((a) => a.messageId === mail.id)?.reason).toBe("ok");
+  });
+
   test("QUIT: the 221 trickles out completely before the connection closes", async () => {
     smtp.use(slowDrip("QUIT", { bytesPerChunk: 2, intervalMs: 1 }));
     const c = await rawClient(smtp);
