@@ -4,6 +4,8 @@ import { mkdir, rm, writeFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { afterEach, type TestContext } from "vitest";
 import { currentSmtp } from "../fixture/current.js";
+import { describeValue } from "../fixture/describe-value.js";
+import { isPlainObject } from "../fixture/faults/fault.js";
 import type { TestSmtp } from "../index.js";
 import { ownerOf, serverOf } from "./owners.js";
 
@@ -27,7 +29,10 @@ export type DumpServer = TestSmtp | ((context: TestContext) => TestSmtp | undefi
  * resets the server (vitest runs `afterEach` hooks last-registered first). Add `dir`
  * to .gitignore.
  */
-export function dumpOnFailure(smtp?: DumpServer, dir = "smtp-failures"): void {
+export function dumpOnFailure(options?: DumpOptions): void;
+export function dumpOnFailure(smtp?: DumpServer, dir?: string): void;
+export function dumpOnFailure(first?: DumpServer | DumpOptions, second?: string): void {
+  const { smtp, dir } = dumpArguments(first, second);
   // vitest reads the hook's first parameter as fixture names: it must be a pattern.
   afterEach(async ({ task }: TestContext) => {
     if (task.result?.state !== "fail") return;
@@ -60,6 +65,52 @@ export function dumpOnFailure(smtp?: DumpServer, dir = "smtp-failures"): void {
 }
 
 type Task = TestContext["task"];
+
+/** `dumpOnFailure({ dir, smtp })`: the same as `dumpOnFailure(smtp, dir)`. */
+export interface DumpOptions {
+  /** The server, or `(context) => server`; by default the test's own or the latest started. */
+  smtp?: DumpServer | undefined;
+  /** Where the dumps go (default `smtp-failures`, relative to the working directory). */
+  dir?: string | undefined;
+}
+
+const DUMP_KEYS = ["smtp", "dir"];
+
+/** The server and folder from either form, or a TypeError that says what to pass. */
+function dumpArguments(
+  first: DumpServer | DumpOptions | undefined,
+  second: string | undefined,
+): { smtp: DumpServer | undefined; dir: string } {
+  const given = first as unknown;
+  let smtp: DumpServer | undefined;
+  let dir: unknown = second;
+  if (isPlainObject(given)) {
+    const unknown = Object.keys(given).filter((k) => !DUMP_KEYS.includes(k));
+    if (unknown.length > 0) {
+      throw new TypeError(
+        `dumpOnFailure: unknown option ${unknown.map((k) => JSON.stringify(k)).join(", ")}; valid options: ${DUMP_KEYS.join(", ")}`,
+      );
+    }
+    if (second !== undefined) {
+      throw new TypeError(
+        "dumpOnFailure: give the folder once, as { dir } or as the second argument, not both",
+      );
+    }
+    smtp = (given as DumpOptions).smtp;
+    dir = (given as DumpOptions).dir;
+  } else {
+    smtp = first as DumpServer | undefined;
+  }
+  if (typeof given === "string" && second === undefined) {
+    throw new TypeError(
+      `dumpOnFailure: the first argument is the server; for the folder, dumpOnFailure({ dir: ${JSON.stringify(given)} })`,
+    );
+  }
+  if (dir !== undefined && (typeof dir !== "string" || dir === "")) {
+    throw new TypeError(`dumpOnFailure: dir must be a non-empty string, got ${describeValue(dir)}`);
+  }
+  return { smtp, dir: (dir as string | undefined) ?? "smtp-failures" };
+}
 
 /** Why the test failed, as vitest reported it: each error's stack (or message). */
 function errorText(task: Task): string {

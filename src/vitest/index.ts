@@ -24,7 +24,7 @@
 import { expect } from "vitest";
 import { smtpMatchers } from "./matchers.js";
 
-export { type DumpServer, dumpOnFailure } from "./dump.js";
+export { type DumpOptions, type DumpServer, dumpOnFailure } from "./dump.js";
 export { createSmtpTest, type SmtpFixtures, type SmtpTestSettings, smtpTest } from "./fixtures.js";
 export {
   type AttachmentMatch,

@@ -166,3 +166,7 @@ expectTypeOf(smtpMatchers).toBeObject();
 expectTypeOf(smtpTest).toBeFunction();
 expectTypeOf(createSmtpTest).toBeCallableWith({ tls: true }, { scope: "test" });
 expectTypeOf(dumpOnFailure).toBeCallableWith(smtp, "out");
+expectTypeOf(dumpOnFailure).toBeCallableWith({ dir: "out" });
+expectTypeOf(dumpOnFailure).toBeCallableWith({ smtp: () => smtp, dir: "out" });
+// @ts-expect-error: not an option
+dumpOnFailure({ folder: "out" });

@@ -144,7 +144,7 @@ const FAILING: [string, string][] = [
 ];
 
 describe("failed tests", () => {
-  dumpOnFailure(undefined, DIR);
+  dumpOnFailure({ dir: DIR });
   for (const [name, to] of FAILING) {
     perTest.fails(name, async ({ smtp }) => {
       await send(smtp, to);
@@ -165,4 +165,26 @@ test("each failed test's dump has a folder of its own, holding its own mail", as
     expect(emls, name).toHaveLength(1);
     expect(await readFile(join(target!, emls[0]!), "utf8")).toContain(`To: ${to}\r\n`);
   }
+});
+
+describe("dumpOnFailure's arguments", () => {
+  // Each throws before it registers anything, so calling it inside a test is safe.
+  test.each([
+    [[{ dri: "out" }], 'dumpOnFailure: unknown option "dri"; valid options: smtp, dir'],
+    [[{ dir: "" }], 'dumpOnFailure: dir must be a non-empty string, got ""'],
+    [[{ dir: 5 }], "dumpOnFailure: dir must be a non-empty string, got 5"],
+    [[undefined, ""], 'dumpOnFailure: dir must be a non-empty string, got ""'],
+    [
+      [{ dir: "a" }, "b"],
+      "dumpOnFailure: give the folder once, as { dir } or as the second argument, not both",
+    ],
+    [
+      ["out"],
+      'dumpOnFailure: the first argument is the server; for the folder, dumpOnFailure({ dir: "out" })',
+    ],
+  ])("%j is a TypeError that says what to pass", (args, message) => {
+    const call = dumpOnFailure as (...a: unknown[]) => void;
+    expect(() => call(...args)).toThrow(TypeError);
+    expect(() => call(...args)).toThrow(message);
+  });
 });
