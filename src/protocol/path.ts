@@ -430,9 +430,12 @@ const MAIL_PARAMS: Readonly<Record<string, MailParamCheck>> = {
     return null;
   },
   REQUIRETLS: (value, ctx, out) => {
-    // smtp-server answers 530 on a plain connection (where it does not advertise it)
-    if (!ctx.secure) return REQUIRETLS_NOT_SECURE;
+    // Not offered at all (hidden, the default): 555 whether or not TLS is on, as for
+    // any parameter not offered, rather than a 530 that sends the client to STARTTLS
+    // for a 555 after it. Offered after STARTTLS: 530 on a plain connection, as
+    // smtp-server answers.
     if (!ctx.requireTls) return unsupported("REQUIRETLS");
+    if (!ctx.secure) return REQUIRETLS_NOT_SECURE;
     if (value !== true) return BAD_REQUIRETLS;
     out.requireTLS = true;
     return null;

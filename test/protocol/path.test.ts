@@ -431,14 +431,17 @@ describe("checkMailParams", () => {
   test("accepts REQUIRETLS only on TLS connections where it is advertised", () => {
     const ok = checkMailParams(mailArgs("REQUIRETLS"), FULL_MAIL_CTX);
     expect(ok).toMatchObject({ ok: true, requireTLS: true });
-    const plain = { ...FULL_MAIL_CTX, secure: false, requireTls: false };
+    // Offered once TLS is on: a plain connection is told to use TLS.
+    const plain = { ...FULL_MAIL_CTX, secure: false };
     expect(rejected(checkMailParams(mailArgs("REQUIRETLS"), plain))).toEqual(
       reply(530, "REQUIRETLS not permitted on non-TLS connections"),
     );
+    // Not offered (hidden): 555 with or without TLS, not a 530 that leads to a 555.
+    const unsupported = reply(555, "Error: Unsupported parameter REQUIRETLS", "5.5.4");
     const hidden = { ...FULL_MAIL_CTX, requireTls: false };
-    expect(rejected(checkMailParams(mailArgs("REQUIRETLS"), hidden))).toEqual(
-      reply(555, "Error: Unsupported parameter REQUIRETLS", "5.5.4"),
-    );
+    expect(rejected(checkMailParams(mailArgs("REQUIRETLS"), hidden))).toEqual(unsupported);
+    const hiddenPlain = { ...FULL_MAIL_CTX, secure: false, requireTls: false };
+    expect(rejected(checkMailParams(mailArgs("REQUIRETLS"), hiddenPlain))).toEqual(unsupported);
     expect(rejected(checkMailParams(mailArgs("REQUIRETLS=1"), FULL_MAIL_CTX))).toEqual(
       reply(501, "Invalid REQUIRETLS parameter. This flag does not accept a value"),
     );

@@ -549,6 +549,15 @@ describe("REQUIRETLS (RFC 8689)", () => {
     client.close();
   });
 
+  test("hidden (the default): REQUIRETLS over plaintext gets 555, not a 530 that leads to a 555 over TLS", async () => {
+    const s = await start();
+    const { client } = await ehlo(s.port);
+    expect((await client.command("MAIL FROM:<a@b> REQUIRETLS")).raw).toBe(
+      "555 Error: Unsupported parameter REQUIRETLS\r\n",
+    );
+    client.close();
+  });
+
   test("is hidden by default, even over TLS", async () => {
     const s = await start();
     const client = await startTls(s.port);
