@@ -46,8 +46,10 @@ const QUOTED_LOCAL_RE = /^"(?:[^"\\]|\\[\s\S])*"@/;
  * C0/C1 controls and invisible formatting characters (zero-width space, word joiner,
  * BOM): never legitimate in an address, they enable log/header injection and
  * spoofing. U+200C/U+200D stay allowed (used in IDNs). Rejected even when lenient.
+ * Also U+FFFD, what bytes that are not UTF-8 decode to: accepted, such an address
+ * would be stored as something the client never sent (RFC 6531 3.3: UTF-8 only).
  */
-const ADDRESS_UNSAFE_RE = /[\x00-\x1F\x7F-\x9F\u200B\u2060\uFEFF]/;
+const ADDRESS_UNSAFE_RE = /[\x00-\x1F\x7F-\x9F\u200B\u2060\uFEFF\uFFFD]/;
 const CONTROL_RE = /[\x00-\x1F\x7F-\x9F]/;
 const WHITESPACE_RE = /\s+/;
 /** Unquoted local parts: whitespace and `"` only belong in a quoted string. */

@@ -178,6 +178,7 @@ describe("parseMailFrom / parseRcptTo: paths", () => {
     ["<a\u200Bb@c.example>", "a zero-width space"],
     ["<a\u2060b@c.example>", "a word joiner"],
     ["<a@\uFEFFc.example>", "a byte order mark"],
+    ["<a\uFFFDb@c.example>", "U+FFFD, what bytes that are not UTF-8 decode to"],
   ])("rejects %j (%s) with 501 and the MAIL/RCPT address syntax reply", (path) => {
     expect(rejected(parseMailFrom(`FROM:${path}`, strict))).toEqual(BAD_SENDER);
     expect(rejected(parseRcptTo(`TO:${path}`, strict))).toEqual(BAD_RECIPIENT);
