@@ -456,8 +456,10 @@ describe("MAIL and RCPT parameters", () => {
 
   test("takes SMTPUTF8 and BODY=8BITMIME into the envelope", () => {
     const t = startEngine({ ehlo: true });
-    t.feed("MAIL FROM:<ä@example.com> SMTPUTF8 BODY=8BITMIME\r\n");
+    // UTF-8 bytes (a string is fed as latin1, one byte per character).
+    t.feed(Buffer.from("MAIL FROM:<ä@example.com> SMTPUTF8 BODY=8BITMIME\r\n"));
     expect(t.codes()).toEqual([250]);
+    expect(t.session.envelope.mailFrom).toMatchObject({ address: "ä@example.com" });
     expect(t.session.envelope.smtpUtf8).toBe(true);
     expect(t.session.envelope.bodyType).toBe("8bitmime");
   });
