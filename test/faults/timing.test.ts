@@ -124,6 +124,10 @@ describe("slowDrip(stage, { bytesPerChunk, intervalMs })", () => {
     const firstByte = new Promise((resolve) => c.socket.once("data", resolve));
     c.write("Subject: cut\r\n\r\nbody\r\n.\r\n");
     await firstByte;
+    // Read while the 250 drips: the accepted attempt is not there yet (made plain now,
+    // it would keep a reason that is not its last).
+    expect(smtp.inbox.attempts.map((a) => a.outcome)).toEqual(["delayed"]);
+    expect(smtp.inbox.messages).toHaveLength(0);
     c.socket.destroy();
     const mail = await smtp.inbox.waitFor("cut@example.com");
     expect(mail.acknowledged).toBe(false);
