@@ -2,8 +2,8 @@
 import { createHash } from "node:crypto";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
-import { afterEach, type TestContext } from "vitest";
-import { currentSmtp } from "../fixture/current.js";
+import { afterEach, beforeEach, type TestContext } from "vitest";
+import { currentSmtp, isOpen, startCount, startedSince } from "../fixture/current.js";
 import { describeValue } from "../fixture/describe-value.js";
 import { isPlainObject } from "../fixture/faults/fault.js";
 import type { TestSmtp } from "../index.js";
@@ -22,7 +22,8 @@ export type DumpServer = TestSmtp | ((context: TestContext) => TestSmtp | undefi
  * `smtp` is the server, or a function that gets the failed test's context and
  * returns it. By default: the test's own server when it used a per-test fixture
  * (`createSmtpTest(options, { scope: "test" })`), even with concurrent tests each on a
- * server of their own; otherwise the most recently started one (`testSmtp()`, which
+ * server of their own; otherwise the latest one the test started (not concurrent),
+ * closed or not; otherwise the most recently started one (`testSmtp()`, which
  * is what `beforeAll(startTestSmtp)` and a file- or worker-scoped fixture made). When
  * that one is another test's per-test server, nothing is written, and the output says
  * why. Call it at the top of a file or in a `describe`, after any `afterEach` that
@@ -33,7 +34,10 @@ export function dumpOnFailure(options?: DumpOptions): void;
 export function dumpOnFailure(smtp?: DumpServer, dir?: string): void;
 export function dumpOnFailure(first?: DumpServer | DumpOptions, second?: string): void {
   const { smtp, dir } = dumpArguments(first, second);
-  // vitest reads the hook's first parameter as fixture names: it must be a pattern.
+  // vitest reads a hook's first parameter as fixture names: it must be a pattern.
+  beforeEach(({ task }: TestContext) => {
+    startsBefore.set(task, startCount());
+  });
   afterEach(async ({ task }: TestContext) => {
     if (task.result?.state !== "fail") return;
     const { server, skipped } = serverFor(task, smtp);
@@ -57,14 +61,18 @@ export function dumpOnFailure(first?: DumpServer | DumpOptions, second?: string)
       console.error(`smtp-fixture: could not write the failure dump to ${target}:`, error);
       return;
     }
+    const released = isOpen(server) ? "" : " (it was closed: its transcripts were released)";
     console.error(
       `smtp-fixture: "${task.name}" failed; ${server.inbox.messages.length} message(s) and ` +
-        `${server.transcripts.length} transcript(s) written to ${target}`,
+        `${server.transcripts.length} transcript(s) written to ${target}${released}`,
     );
   });
 }
 
 type Task = TestContext["task"];
+
+/** How many servers had started when each test began (see `startedSince`). */
+const startsBefore = new WeakMap<Task, number>();
 
 /** `dumpOnFailure({ dir, smtp })`: the same as `dumpOnFailure(smtp, dir)`. */
 export interface DumpOptions {
@@ -128,6 +136,10 @@ function serverFor(
   if (smtp) return { server: smtp };
   const own = serverOf(task);
   if (own) return { server: own };
+  // A server the test started itself (`await using s = await startTestSmtp()`), closed
+  // by now: its mail, not the file's. Among tests running at once it could be another's.
+  const started = task.concurrent ? undefined : startedSince(startsBefore.get(task) ?? Infinity);
+  if (started) return { server: started };
   const current = currentSmtp();
   const owner = current && ownerOf(current);
   if (!current || !owner || owner === task) return { server: current };
