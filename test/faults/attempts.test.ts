@@ -58,6 +58,8 @@ test("a dropped 250 is recorded as accepted, naming the fault", async () => {
   await c.waitClose();
   const mail = await smtp.inbox.waitFor("lost@example.com");
   expect(mail.acknowledged).toBe(false);
+  // So a dump's message .json shows the lost ack too.
+  expect(mail.toJSON().acknowledged).toBe(false);
   const attempt = smtp.inbox.attempts.find((a) => a.messageId === mail.id);
   expect(attempt?.reason).toMatch(/^fault: dropAfterData\(\): 250 not sent$/);
 });
