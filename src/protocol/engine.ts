@@ -411,7 +411,14 @@ export class Engine {
   ): MaybePromise<void> {
     if (isPromise(d)) {
       this.flush();
-      return d.then((dd) => this.applyDirective(stage, command, dd, body, skipped));
+      // A MAIL or RCPT held by a fault's delay is the command a client that leaves
+      // meanwhile was waiting on, as for a hook that has not answered (envelopeEnded).
+      const held = stage === "MAIL" || stage === "RCPT" ? { stage, command } : undefined;
+      if (held) this.pending = held;
+      return d.then((dd) => {
+        if (held && this.pending === held) this.pending = undefined;
+        return this.applyDirective(stage, command, dd, body, skipped);
+      });
     }
     return this.applyDirective(stage, command, d, body, skipped);
   }

@@ -309,7 +309,7 @@ test("hang(DATA_END) ended by close(): the message's attempt says so, with the 4
   c.close();
 });
 
-test("a message whose client leaves while a fault holds its 250 is an aborted attempt", async () => {
+test("a message whose client leaves while a fault holds its 250 is one aborted attempt, naming the fault", async () => {
   let closed!: () => void;
   const serverDone = new Promise<void>((resolve) => {
     closed = resolve;
@@ -346,10 +346,10 @@ test("a message whose client leaves while a fault holds its 250 is an aborted at
   // The directive's promise chain is microtasks only: it has run before the next macrotask.
   await new Promise<void>((resolve) => setImmediate(resolve));
   expect(own.inbox.messages).toEqual([]);
-  // The message ended when its client left; the fault is recorded when it answers.
+  // The message ended when its client left, named after the fault that held it; the
+  // fault's answer, after the client had gone, is not an attempt of its own.
   expect(own.inbox.attempts.map((a) => [a.stage, a.outcome, a.reason])).toEqual([
-    ["DATA_END", "aborted", "client disconnected"],
-    ["DATA_END", "delayed", "fault: held 250"],
+    ["DATA_END", "aborted", "fault: held 250 (client gave up)"],
   ]);
 });
 
@@ -414,5 +414,49 @@ test.each([
         .filter((a) => a.stage === "BDAT")
         .map((a) => [a.outcome, a.reply?.code, a.reason]),
     ).toEqual([["aborted", code, "fault: disconnect.after(BDAT)"]]);
+  },
+);
+
+test.each([
+  ["a delayed MAIL", () => delay.reply("MAIL", 300), "MAIL", "MAIL FROM:<a@x.test>"],
+  ["a delayed RCPT", () => delay.reply("RCPT", 300), "RCPT", "RCPT TO:<b@example.com>"],
+  [
+    "a refusal held by its delayMs",
+    () => reject.rcpt({ code: 550, delayMs: 300 }),
+    "RCPT",
+    "RCPT TO:<b@example.com>",
+  ],
+])(
+  "%s the client does not wait out: one attempt, at that command, naming the fault",
+  async (_name, make, stage, command) => {
+    const fault = make();
+    let answered!: Promise<unknown>;
+    const watched: Fault = {
+      ...fault,
+      apply(ctx) {
+        const d = fault.apply(ctx);
+        answered = Promise.resolve(d);
+        return d;
+      },
+    };
+    await using own = await startTestSmtp({ faults: [watched] });
+    const err = await nodemailer
+      .createTransport({ ...own.transport, socketTimeout: 100 })
+      .sendMail({ from: "a@x.test", to: "b@example.com", text: "x" })
+      .then(
+        () => undefined,
+        (e: { code?: string }) => e,
+      );
+    expect(err?.code).toBe("ETIMEDOUT");
+    const attempt = await own.inbox.waitForAttempt({ outcome: "aborted" });
+    expect(attempt).toMatchObject({
+      stage,
+      command,
+      reason: `fault: ${fault.name} (client gave up)`,
+    });
+    // The fault answers after the client has gone: that is not an attempt of its own.
+    await answered;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(own.inbox.attempts).toEqual([attempt]);
   },
 );
