@@ -433,6 +433,11 @@ export class Engine {
     if (this.closed) return;
     if (!d) return body();
     const reason = d.reason ?? "fault";
+    // A fault's reply that is also slowed (a slow drip over an older fault) drips.
+    if (d.drip && d.reply) {
+      this.flush();
+      this.pace = d.drip;
+    }
     // A reply is recorded as the rejection (before the transaction is reset, so with
     // its envelope); a silent fault is the transaction's end.
     if (d.reply) this.reply(stage, command, d.reply, reason);

@@ -1,0 +1,90 @@
+/**
+ * A fault that only paces a stage (a delay, a slow drip) does not hide the older
+ * faults at that stage: they still decide it, after the delay. "The newest fault
+ * wins" is about faults that answer.
+ */
+import { afterAll, afterEach, beforeAll, expect, test } from "vitest";
+import {
+  closeAfterMessages,
+  delay,
+  greylist,
+  rateLimit,
+  reject,
+  slowDrip,
+  startTestSmtp,
+  type TestSmtp,
+} from "../../src/index.js";
+import { rawClient, send } from "./helpers.js";
+
+let smtp: TestSmtp;
+beforeAll(async () => {
+  smtp = await startTestSmtp();
+});
+afterEach(() => smtp.reset());
+afterAll(() => smtp.close());
+
+test("a newer delay at RCPT delays the greylisting, it does not switch it off", async () => {
+  smtp.use(greylist());
+  smtp.use(delay.reply("RCPT", 10));
+  const first = await send(smtp, { to: "grey@example.com" });
+  expect(first.ok).toBe(false);
+  expect(!first.ok && first.error.responseCode).toBe(451);
+  expect((await send(smtp, { to: "grey@example.com" })).ok).toBe(true);
+  // Both fired each time: the delay (delayed), then greylisting's verdict.
+  const reasons = smtp.inbox.attempts.map((a) => `${a.outcome} ${a.reason.split("(")[0]}`);
+  expect(reasons).toEqual([
+    "delayed fault: delay.reply",
+    "rejected fault: greylist",
+    "delayed fault: delay.reply",
+    "accepted ok",
+  ]);
+});
+
+test("rateLimit under a newer delay still counts every MAIL", async () => {
+  smtp.use(rateLimit({ max: 1, perMs: 60_000 }));
+  smtp.use(delay.reply("MAIL", 5));
+  expect((await send(smtp, { to: "one@example.com" })).ok).toBe(true);
+  const second = await send(smtp, { to: "two@example.com" });
+  expect(!second.ok && second.error.responseCode).toBe(451);
+});
+
+test("closeAfterMessages under a newer delay at MAIL still closes", async () => {
+  smtp.use(closeAfterMessages(1));
+  smtp.use(delay.reply("MAIL", 5));
+  const c = await rawClient(smtp);
+  c.write("MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n");
+  expect((await c.readMany(3)).map((r) => r.code)).toEqual([250, 250, 354]);
+  expect((await c.command("x\r\n.")).code).toBe(250);
+  expect((await c.command("MAIL FROM:<a@x.test>")).code).toBe(421);
+  await c.waitClose();
+});
+
+test("one scope's delay does not hide another scope's fault for a message to both", async () => {
+  const a = smtp.inbox.scope("a");
+  const b = smtp.inbox.scope("b");
+  smtp.use(reject.dataEnd({ scope: b, code: 554 }));
+  smtp.use(delay.reply("DATA_END", 5, { scope: a }));
+  const out = await send(smtp, { to: [a.address("u"), b.address("u")] });
+  expect(!out.ok && out.error.responseCode).toBe(554);
+});
+
+test("a newer slow drip paces the older fault's refusal", async () => {
+  smtp.use(reject.mail({ code: 451 }));
+  smtp.use(slowDrip("MAIL", { bytesPerChunk: 4, intervalMs: 1 }));
+  const c = await rawClient(smtp);
+  expect((await c.command("MAIL FROM:<a@x.test>")).code).toBe(451);
+  const pieces = smtp.transcripts
+    .at(-1)!
+    .entries()
+    .filter((e) => e.direction === "server")
+    .map((e) => Buffer.from(e.data).toString());
+  expect(pieces.filter((p) => p.length > 0 && p.length <= 4).join("")).toMatch(/^451 /);
+  c.close();
+});
+
+test("a fault that answers still wins over older ones", async () => {
+  smtp.use(reject.rcpt({ code: 550 }));
+  smtp.use(reject.rcpt({ code: 452 }));
+  const out = await send(smtp, { to: "x@example.com" });
+  expect(!out.ok && out.error.responseCode).toBe(452);
+});
