@@ -88,8 +88,9 @@ expectTypeOf(smtp.inbox.scope().waitForAttempt).toBeCallableWith(
 );
 // @ts-expect-error: not an outcome
 smtp.inbox.waitForAttempt({ outcome: "failed" });
-// @ts-expect-error: stages are upper case
-smtp.inbox.waitForAttempt({ stage: "rcpt" });
+// @ts-expect-error: not a stage
+smtp.inbox.waitForAttempt({ stage: "recipient" });
+smtp.inbox.waitForAttempt({ stage: "data_end" });
 // @ts-expect-error: a message field, not an attempt's
 smtp.inbox.waitForAttempt({ subject: "x" });
 expectTypeOf(smtp.inbox.scope("t")).toEqualTypeOf<InboxScope>();
