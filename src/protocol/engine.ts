@@ -74,7 +74,7 @@ export class Engine {
   /** A `disconnect.after("BDAT")` fault's reason: the connection closes after the chunk's reply. */
   private closeAfterChunk: string | undefined;
   /** A MAIL or RCPT whose hook has not answered yet. */
-  pending: { readonly stage: "MAIL" | "RCPT"; readonly command: string } | undefined;
+  pending: { readonly stage: "MAIL" | "RCPT" | "DATA"; readonly command: string } | undefined;
   /** A message whose data has ended and whose reply is not sent yet (a hook or a fault holds it). */
   verdict: DataSink | undefined;
   /** The last reply queued (what a `disconnect.after` fault's client got before the close). */
@@ -411,9 +411,10 @@ export class Engine {
   ): MaybePromise<void> {
     if (isPromise(d)) {
       this.flush();
-      // A MAIL or RCPT held by a fault's delay is the command a client that leaves
-      // meanwhile was waiting on, as for a hook that has not answered (envelopeEnded).
-      const held = stage === "MAIL" || stage === "RCPT" ? { stage, command } : undefined;
+      // A MAIL, RCPT or DATA held by a fault's delay is the command a client that
+      // leaves meanwhile was waiting on, as for a hook that has not answered.
+      const held =
+        stage === "MAIL" || stage === "RCPT" || stage === "DATA" ? { stage, command } : undefined;
       if (held) this.pending = held;
       return d.then((dd) => {
         if (held && this.pending === held) this.pending = undefined;

@@ -122,7 +122,7 @@ export interface EngineHost {
    * (closeTimeout)", ...: `reply` is the 421 it sent).
    */
   transactionEnded?(
-    stage: "MAIL" | "RCPT",
+    stage: "MAIL" | "RCPT" | "DATA",
     reason: string,
     reply: Reply | undefined,
     /** The command whose hook had not answered yet, if that is what ended; else "". */

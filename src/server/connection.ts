@@ -53,7 +53,7 @@ export class Connection implements EngineHost {
   socket: Socket;
   private readonly owner: ConnectionOwner;
   private readonly pauses = new Set<string>();
-  private writeCallbacks: Array<() => void> = [];
+  private writeCallbacks: Array<(whole: boolean) => void> = [];
   /** Set by the server while it waits for this connection to end. */
   closedResolve: (() => void) | undefined;
   /**
@@ -77,8 +77,12 @@ export class Connection implements EngineHost {
   private announced = false;
   /** Slow-drip writes in progress (a fault): later writes, afterFlush and the close wait for them. */
   private dripping: Promise<void> | undefined;
-  /** A slow-drip write stopped part-way: the socket closed before the whole reply was written. */
-  replyCut = false;
+  /**
+   * Whether the latest write that went through the drip queue was written whole
+   * (false: the socket closed part-way through a slow drip); undefined when the
+   * latest write was handed to the socket at once.
+   */
+  private lastQueued: Promise<boolean> | undefined;
   private readonly onBytes = (chunk: Buffer) => this.input(chunk);
   /** The client read what we had written: reading may go on. */
   private readonly outputDrained = () => this.resume("output");
@@ -308,6 +312,7 @@ export class Connection implements EngineHost {
   write(text: string, pace?: DripPace): void {
     if (this.ended || this.socket.destroyed) return;
     if (!pace && !this.dripping) {
+      this.lastQueued = undefined;
       this.transcript?.server(text);
       const socket = this.socket;
       socket.write(text);
@@ -319,23 +324,37 @@ export class Connection implements EngineHost {
     }
     const socket = this.socket;
     const transcript = this.transcript;
-    const queued = (this.dripping ?? Promise.resolve()).then(async () => {
-      if (!(await drip(socket, text, pace, transcript))) this.replyCut = true;
-    });
+    const whole = (this.dripping ?? Promise.resolve()).then(() =>
+      drip(socket, text, pace, transcript),
+    );
+    const queued = whole.then(() => undefined);
+    this.lastQueued = whole;
     this.dripping = queued;
     void queued.then(() => {
       if (this.dripping === queued) this.dripping = undefined;
     });
   }
 
-  /** Runs `fn` once everything written so far has been handed to the OS. */
-  afterFlush(fn: () => void): void {
-    if (this.dripping) {
-      void this.dripping.then(() => this.afterFlush(fn));
+  /**
+   * Runs `fn` once the latest write (the one just made) has been handed to the OS,
+   * with whether it was written whole: false when the client left part-way through a
+   * slow drip of it (a 250 it never got whole), whatever the writes after it did.
+   */
+  afterFlush(fn: (whole: boolean) => void): void {
+    const mine = this.lastQueued;
+    if (mine === undefined) {
+      this.handedOff(fn);
       return;
     }
+    void mine.then((whole) => {
+      if (whole) this.handedOff(fn);
+      else fn(false);
+    });
+  }
+
+  private handedOff(fn: (whole: boolean) => void): void {
     if (this.socket.writableLength === 0 || this.socket.destroyed) {
-      fn();
+      fn(true);
       return;
     }
     this.writeCallbacks.push(fn);
@@ -345,7 +364,7 @@ export class Connection implements EngineHost {
   private readonly flushed = () => {
     const fns = this.writeCallbacks;
     this.writeCallbacks = [];
-    for (const fn of fns) fn();
+    for (const fn of fns) fn(true);
   };
 
   close(): void {
@@ -531,7 +550,7 @@ export class Connection implements EngineHost {
   }
 
   transactionEnded(
-    stage: "MAIL" | "RCPT",
+    stage: "MAIL" | "RCPT" | "DATA",
     reason: string,
     reply: Reply | undefined,
     command: string,

@@ -23,7 +23,7 @@ export interface ServerInternals {
   /** An envelope without data ended (see EngineHost.transactionEnded). */
   transactionEnded?(
     conn: Connection,
-    stage: "MAIL" | "RCPT",
+    stage: "MAIL" | "RCPT" | "DATA",
     reason: string,
     reply: Reply | undefined,
     command: string,

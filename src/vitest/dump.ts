@@ -114,6 +114,14 @@ function dumpArguments(
       `dumpOnFailure: the first argument is the server; for the folder, dumpOnFailure({ dir: ${JSON.stringify(given)} })`,
     );
   }
+  // By shape, not instanceof: a server from another copy of the package is one too.
+  const server = smtp as Partial<TestSmtp> | undefined;
+  const isServer = typeof server === "object" && server !== null && "inbox" in server;
+  if (smtp !== undefined && typeof smtp !== "function" && !isServer) {
+    throw new TypeError(
+      `dumpOnFailure: the server must be a TestSmtp (from startTestSmtp) or (context) => server, got ${describeValue(smtp)}`,
+    );
+  }
   if (dir !== undefined && (typeof dir !== "string" || dir === "")) {
     throw new TypeError(`dumpOnFailure: dir must be a non-empty string, got ${describeValue(dir)}`);
   }

@@ -182,6 +182,14 @@ describe("dumpOnFailure's arguments", () => {
       ["out"],
       'dumpOnFailure: the first argument is the server; for the folder, dumpOnFailure({ dir: "out" })',
     ],
+    [
+      ["out", "dir"],
+      'dumpOnFailure: the server must be a TestSmtp (from startTestSmtp) or (context) => server, got "out"',
+    ],
+    [
+      [{ smtp: 5 }],
+      "dumpOnFailure: the server must be a TestSmtp (from startTestSmtp) or (context) => server, got 5",
+    ],
   ])("%j is a TypeError that says what to pass", (args, message) => {
     const call = dumpOnFailure as (...a: unknown[]) => void;
     expect(() => call(...args)).toThrow(TypeError);
