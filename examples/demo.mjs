@@ -1,7 +1,7 @@
 // The main job, end to end: start the fixture, send real mail through it with
 // nodemailer, wait for it, and show what arrived. Run with `npm run demo`.
 import nodemailer from "nodemailer";
-import { startTestSmtp } from "smtp-fixture";
+import { reject, startTestSmtp } from "smtp-fixture";
 
 const smtp = await startTestSmtp({ tls: "starttls", auth: { users: { app: "s3cret" } } });
 console.log(`smtp-fixture listening on ${smtp.url} (STARTTLS, AUTH required)\n`);
@@ -51,5 +51,15 @@ for (const m of smtp.inbox.messages) {
 }
 
 console.log("\nthe conversation of the first connection (credentials masked):");
-console.log(smtp.transcripts[0].toString().split("\n").slice(0, 24).join("\n"));
+console.log(smtp.transcripts[0].toString().split("\n").slice(0, 30).join("\n"));
+
+// And on purpose, the way a test of the app's error handling does: the server refuses
+// one recipient; the app's send fails, and the refusal is there to await and read.
+smtp.use(reject.rcpt("mallory@example.com", 550, "5.1.1 No such user"));
+const failed = mailer
+  .sendMail({ from: "noreply@app.test", to: "mallory@example.com", subject: "Hi", text: "x" })
+  .catch((error) => error);
+const refused = await smtp.inbox.waitForAttempt({ to: "mallory@example.com", code: 550 });
+console.log(`\nrefused on purpose: ${refused.command} -> ${refused.reply.code} ${refused.reply.text}`);
+console.log(`  why: ${refused.reason}; the app saw: ${(await failed).message}`);
 await smtp.close();
