@@ -60,6 +60,8 @@ const failed = mailer
   .sendMail({ from: "noreply@app.test", to: "mallory@example.com", subject: "Hi", text: "x" })
   .catch((error) => error);
 const refused = await smtp.inbox.waitForAttempt({ to: "mallory@example.com", code: 550 });
-console.log(`\nrefused on purpose: ${refused.command} -> ${refused.reply.code} ${refused.reply.text}`);
+console.log(
+  `\nrefused on purpose: ${refused.command} -> ${refused.reply.code} ${refused.reply.text}`,
+);
 console.log(`  why: ${refused.reason}; the app saw: ${(await failed).message}`);
 await smtp.close();
