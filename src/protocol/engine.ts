@@ -434,8 +434,9 @@ export class Engine {
     if (this.closed) return;
     if (!d) return body();
     const reason = d.reason ?? "fault";
-    // A fault's reply that is also slowed (a slow drip over an older fault) drips.
-    if (d.drip && d.reply) {
+    // A fault's reply (or TLS failure's 220) that is also slowed (a slow drip over an
+    // older fault) drips.
+    if (d.drip && (d.reply || d.tlsFailure)) {
       this.flush();
       this.pace = d.drip;
     }
