@@ -8,6 +8,7 @@ export type {
   AttemptOutcome,
   AttemptPredicate,
 } from "./fixture/attempt-match.js";
+export { AttemptPredicateError } from "./fixture/attempt-match.js";
 export type { FaultInfo } from "./fixture/faults/registry.js";
 export type { Fault, FaultContext } from "./fixture/faults/types.js";
 export type {
