@@ -114,6 +114,23 @@ export type Stage =
   | "RSET"
   | "QUIT";
 
+/** Every stage, in the order of a session: connection, then a mail transaction from MAIL on. */
+export const STAGES: readonly Stage[] = [
+  "CONNECT",
+  "EHLO",
+  "HELO",
+  "STARTTLS",
+  "AUTH",
+  "MAIL",
+  "RCPT",
+  "DATA",
+  "BDAT",
+  "DATA_BODY",
+  "DATA_END",
+  "RSET",
+  "QUIT",
+];
+
 export interface Endpoints {
   remoteAddress: string;
   remotePort: number;

@@ -136,3 +136,27 @@ test.each(["RCPT", "DATA"] as const)(
     expect(a.command).toBe(stage === "RCPT" ? "RCPT TO:<b@y.test>" : "DATA");
   },
 );
+
+test("a MAIL a delay still held at reset() is the previous test's: how it ends stays out", async () => {
+  fresh();
+  let held!: () => void;
+  const holding = new Promise<void>((resolve) => {
+    held = resolve;
+  });
+  smtp.use(
+    delay.reply("MAIL", 50, {
+      match: () => {
+        held();
+        return true;
+      },
+    }),
+  );
+  const c = await rawClient(smtp);
+  c.write("MAIL FROM:<a@s.test>\r\n");
+  await holding;
+  smtp.reset();
+  expect((await c.read()).code).toBe(250);
+  expect((await c.command("QUIT")).code).toBe(221);
+  await c.waitClose();
+  expect(smtp.inbox.attempts).toEqual([]);
+});
