@@ -38,6 +38,12 @@ function utf8(buf: Buffer, from: number, to: number): string {
   return (buf as unknown as Utf8Sliceable).utf8Slice(from, to);
 }
 
+/** `AUTH PLAIN <initial response>` -> `AUTH PLAIN`: the verb and mechanism only. */
+function withoutCredentials(text: string): string {
+  const mechanism = /^\S+\s+\S+/.exec(text);
+  return mechanism ? mechanism[0] : text;
+}
+
 interface Utf8Sliceable {
   utf8Slice(start: number, end: number): string;
 }
@@ -442,7 +448,14 @@ export class Engine {
     }
     // A reply is recorded as the rejection (before the transaction is reset, so with
     // its envelope); a silent fault is the transaction's end.
-    if (d.reply) this.reply(stage, command, d.reply, reason);
+    if (d.reply) {
+      this.reply(stage, command, d.reply, reason);
+      // LMTP (RFC 2033 4.2) answers the data once per accepted recipient: a fault's
+      // refusal too, repeated (one attempt, as for any single verdict).
+      if (stage === "DATA_END" && this.config.lmtp) {
+        for (let k = 1; k < this.session.envelope.rcptTo.length; k++) this.send(d.reply);
+      }
+    }
     if (d.hang || d.disconnect === "before" || d.reply)
       skipped?.(d.reply ? "transaction reset" : reason);
     if (d.hang) return this.hang(reason);
@@ -659,9 +672,12 @@ export class Engine {
       this.unknown(verb, text, spec !== undefined);
       return;
     }
+    // What attempts, faults and their replies see: an AUTH line without its initial
+    // response (credentials), as the server's own AUTH refusals record it.
+    const shown = verb === "AUTH" ? withoutCredentials(text) : text;
     const refused = this.guard(verb, spec);
     if (refused) {
-      this.reply(spec.stage ?? "OTHER", text, refused, "sequence");
+      this.reply(spec.stage ?? "OTHER", shown, refused, "sequence");
       if (refused.code === 421) this.close();
       else spec.skipped?.(this, args);
       return;
@@ -673,9 +689,9 @@ export class Engine {
     // smtp-server: with XCLIENT/XFORWARD on, the first MAIL tells who the client is
     // ('connect'), whatever answers it (the handler or a fault).
     if (stage === "MAIL") this.host.clientKnown?.(false);
-    const d = stage ? this.ask(stage, text) : undefined;
+    const d = stage ? this.ask(stage, shown) : undefined;
     if (stage === undefined || d === undefined) this.run(spec.run(this, args, text));
-    else this.run(this.dispatchDirected(spec, stage, d, args, text));
+    else this.run(this.dispatchDirected(spec, stage, d, args, text, shown));
   }
 
   private dispatchDirected(
@@ -684,10 +700,11 @@ export class Engine {
     d: MaybePromise<Directive | undefined>,
     args: string,
     text: string,
+    shown: string,
   ): MaybePromise<void> {
     const body = () => spec.run(this, args, text);
     const skipped = spec.skipped && (() => spec.skipped?.(this, args));
-    return this.directed(stage, text, d, body, skipped);
+    return this.directed(stage, shown, d, body, skipped);
   }
 
   private available(verb: string, spec: CommandSpec): boolean {

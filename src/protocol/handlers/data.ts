@@ -255,7 +255,13 @@ function complete(
     }
     return;
   }
-  for (const r of perRecipient(e, replies)) e.reply(stage, "", r, reason);
+  // A verdict repeated for each LMTP recipient is one refusal: recorded once.
+  let previous: Reply | undefined;
+  for (const r of perRecipient(e, replies)) {
+    if (r === previous) e.send(r);
+    else e.reply(stage, "", r, reason);
+    previous = r;
+  }
   // Told once the reply is written, in the same write as any replies that follow
   // it in this pass (one write per pipelined batch, not two).
   if (sink?.replied) {
