@@ -160,3 +160,16 @@ test("a MAIL a delay still held at reset() is the previous test's: how it ends s
   await c.waitClose();
   expect(smtp.inbox.attempts).toEqual([]);
 });
+
+test("STARTTLS inside a transaction ends it as the client's reset, even if no handshake follows", async () => {
+  await using tls = await startTestSmtp({ tls: true });
+  const c = await rawClient(tls);
+  await c.command("MAIL FROM:<a@x.test>");
+  await c.command("RCPT TO:<b@y.test>");
+  expect((await c.command("STARTTLS")).code).toBe(220);
+  const ended = await tls.inbox.waitForAttempt({ outcome: "aborted" });
+  c.close(); // the handshake never comes
+  expect(ended).toMatchObject({ stage: "RCPT", reason: "client reset (STARTTLS)" });
+  await c.waitClose();
+  expect(tls.inbox.attempts).toEqual([ended]);
+});

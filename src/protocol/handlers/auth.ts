@@ -93,13 +93,15 @@ export function startTls(e: Engine, args: string, line: string): MaybePromise<vo
   e.flush();
   // Whatever the client sent after STARTTLS in plaintext is dropped (CVE-2011-0411).
   e.discardInput = true;
+  // A transaction the client had open is over with its STARTTLS, whether or not the
+  // handshake then succeeds.
+  e.resetTransaction("client reset (STARTTLS)");
   return e.host.startTls().then(
     () => {
       // RFC 3207 4.2: the server discards what it learnt from the client before the
       // handshake; the client must start over with EHLO.
       // Nor does an AUTH identity from the plaintext part (allowInsecureAuth) carry over.
       e.sessionUsed.length = 0;
-      e.resetTransaction("client reset (STARTTLS)");
       const s = e.session;
       s.hostNameAppearsAs = "";
       s.openingCommand = "";
