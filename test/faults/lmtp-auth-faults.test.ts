@@ -4,7 +4,7 @@
  * credentials into `attempts`.
  */
 import nodemailer from "nodemailer";
-import { expect, test } from "vitest";
+import { describe, expect, test } from "vitest";
 import { delay, disconnect, failTimes, reject, startTestSmtp } from "../../src/index.js";
 import { RawClient } from "../helpers/raw-client.js";
 
@@ -75,3 +75,38 @@ test.each([
     expect(JSON.stringify(smtp.inbox.attempts)).not.toContain(CREDENTIALS);
   },
 );
+
+describe("a refused login's attempt names its mechanism, and says it failed", () => {
+  test.each([
+    ["PLAIN", "auth failed"],
+    ["LOGIN", "auth failed"],
+    ["CRAM-MD5", "auth failed"],
+    ["XOAUTH2", "auth failed"],
+  ])("a wrong secret with %s: command AUTH <mechanism>, reason %s", async (method, reason) => {
+    await using smtp = await startTestSmtp({ auth: { users: { app: "s3cret" } } });
+    await nodemailer
+      .createTransport({
+        ...smtp.transport,
+        authMethod: method,
+        auth:
+          method === "XOAUTH2"
+            ? { type: "OAuth2", user: "app", accessToken: "wrong" }
+            : { user: "app", pass: "wrong" },
+      })
+      .sendMail({ from: "s@x.test", to: "a@x.test", text: "x" })
+      .catch(() => {});
+    const attempt = await smtp.inbox.waitForAttempt({ stage: "AUTH" });
+    expect(attempt).toMatchObject({ command: `AUTH ${method}`, reason });
+  });
+
+  test("an initial response where the mechanism goes is not recorded", async () => {
+    await using smtp = await startTestSmtp({ auth: { users: { app: "s3cret" } } });
+    const c = await RawClient.connect(smtp.port);
+    await c.read();
+    await c.command("EHLO x");
+    expect((await c.command(`AUTH ${CREDENTIALS}`)).code).toBe(504);
+    const attempt = await smtp.inbox.waitForAttempt({ stage: "AUTH" });
+    expect(attempt.command).toBe("AUTH");
+    c.close();
+  });
+});

@@ -8,6 +8,7 @@ import { REPLIES } from "../replies.js";
 import {
   AUTH_SUCCESS,
   type AuthRequest,
+  isSaslMethod,
   type SaslChallenge,
   type SaslStep,
   startSasl,
@@ -33,23 +34,34 @@ export function auth(e: Engine, args: string): MaybePromise<void> {
   const [method = "", ...rest] = args.trim().split(/ +/);
   const initial = rest.length > 0 ? rest.join(" ") : undefined;
   const step = startSasl(method, initial, { hostname: cfg.name, enabled: cfg.authMethods });
-  return saslStep(e, step);
+  // Only a mechanism this server knows names the attempt: a first word that is not one
+  // may be credentials a broken client sent in its place.
+  const named = method.toUpperCase();
+  return saslStep(e, step, isSaslMethod(named) ? named : "", false);
 }
 
 /** A client line while a SASL exchange is in progress. */
 export function saslLine(e: Engine, step: SaslChallenge, line: string): MaybePromise<void> {
+  const mode = e.mode;
+  const method = mode.kind === "sasl" ? mode.method : "";
+  const failed = mode.kind === "sasl" && mode.failed;
   e.mode = COMMAND_MODE;
-  return saslStep(e, step.next(line));
+  return saslStep(e, step.next(line), method, failed);
 }
 
-function saslStep(e: Engine, step: SaslStep): MaybePromise<void> {
-  const command = `AUTH ${step.kind === "credentials" ? step.auth.method : ""}`.trim();
+/**
+ * One step of the exchange. `method`: the mechanism the client named (the attempt's
+ * command is `AUTH <method>`, never the credentials); `failed`: the login failed
+ * already and this step ends it.
+ */
+function saslStep(e: Engine, step: SaslStep, method: string, failed: boolean): MaybePromise<void> {
+  const command = `AUTH ${step.kind === "credentials" ? step.auth.method : method}`.trim();
   switch (step.kind) {
     case "error":
-      return e.reply("AUTH", command, step.reply, "auth");
+      return e.reply("AUTH", command, step.reply, failed ? "auth failed" : "auth");
     case "challenge":
       e.send(step.reply);
-      e.mode = { kind: "sasl", step };
+      e.mode = { kind: "sasl", step, method, failed };
       return;
     case "credentials":
       return verify(e, step.auth, command);
@@ -75,7 +87,7 @@ function verify(e: Engine, request: AuthRequest, command: string): MaybePromise<
     if (request.method === "XOAUTH2" && o.xoauth2Details !== undefined) {
       const challenge = xoauth2Failure(o.xoauth2Details);
       e.send(challenge.reply);
-      e.mode = { kind: "sasl", step: challenge };
+      e.mode = { kind: "sasl", step: challenge, method: "XOAUTH2", failed: true };
       return;
     }
     e.reply("AUTH", command, o.reply, "auth failed");
