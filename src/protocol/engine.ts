@@ -9,8 +9,8 @@
 import { type CommandSpec, commandSpec, isDisabled, verbOf } from "./commands.js";
 import type { EngineConfig } from "./config.js";
 import { errorToReply } from "./errors.js";
-import { saslLine } from "./handlers/auth.js";
-import { bdatChunk, finishBdat, finishData } from "./handlers/data.js";
+import { authCommand, saslLine } from "./handlers/auth.js";
+import { bdatChunk, finishBdat, finishData, replyToData } from "./handlers/data.js";
 import type { DataSink, Directive, DripPace, EngineHost } from "./host.js";
 import { COMMAND_MODE, type Mode } from "./mode.js";
 import { REPLIES } from "./replies.js";
@@ -36,12 +36,6 @@ interface Queued {
  */
 function utf8(buf: Buffer, from: number, to: number): string {
   return (buf as unknown as Utf8Sliceable).utf8Slice(from, to);
-}
-
-/** `AUTH PLAIN <initial response>` -> `AUTH PLAIN`: the verb and mechanism only. */
-function withoutCredentials(text: string): string {
-  const mechanism = /^\S+\s+\S+/.exec(text);
-  return mechanism ? mechanism[0] : text;
 }
 
 interface Utf8Sliceable {
@@ -79,7 +73,7 @@ export class Engine {
   private hung: string | undefined;
   /** A `disconnect.after("BDAT")` fault's reason: the connection closes after the chunk's reply. */
   private closeAfterChunk: string | undefined;
-  /** A MAIL or RCPT whose hook has not answered yet. */
+  /** A MAIL, RCPT or DATA that a hook or a fault's delay has not answered yet. */
   pending: { readonly stage: "MAIL" | "RCPT" | "DATA"; readonly command: string } | undefined;
   /** A message whose data has ended and whose reply is not sent yet (a hook or a fault holds it). */
   verdict: DataSink | undefined;
@@ -449,12 +443,10 @@ export class Engine {
     // A reply is recorded as the rejection (before the transaction is reset, so with
     // its envelope); a silent fault is the transaction's end.
     if (d.reply) {
-      this.reply(stage, command, d.reply, reason);
-      // LMTP (RFC 2033 4.2) answers the data once per accepted recipient: a fault's
-      // refusal too, repeated (one attempt, as for any single verdict).
-      if (stage === "DATA_END" && this.config.lmtp) {
-        for (let k = 1; k < this.session.envelope.rcptTo.length; k++) this.send(d.reply);
-      }
+      // At the end of the data, a fault's refusal is the data's verdict: one reply per
+      // LMTP recipient, as the sink's (RFC 2033 4.2).
+      if (stage === "DATA_END") replyToData(this, [d.reply], reason);
+      else this.reply(stage, command, d.reply, reason);
     }
     if (d.hang || d.disconnect === "before" || d.reply)
       skipped?.(d.reply ? "transaction reset" : reason);
@@ -674,7 +666,7 @@ export class Engine {
     }
     // What attempts, faults and their replies see: an AUTH line without its initial
     // response (credentials), as the server's own AUTH refusals record it.
-    const shown = verb === "AUTH" ? withoutCredentials(text) : text;
+    const shown = verb === "AUTH" ? authCommand(args) : text;
     const refused = this.guard(verb, spec);
     if (refused) {
       this.reply(spec.stage ?? "OTHER", shown, refused, "sequence");

@@ -34,10 +34,24 @@ export function auth(e: Engine, args: string): MaybePromise<void> {
   const [method = "", ...rest] = args.trim().split(/ +/);
   const initial = rest.length > 0 ? rest.join(" ") : undefined;
   const step = startSasl(method, initial, { hostname: cfg.name, enabled: cfg.authMethods });
-  // Only a mechanism this server knows names the attempt: a first word that is not one
-  // may be credentials a broken client sent in its place.
+  return saslStep(e, step, knownMechanism(method), false);
+}
+
+/**
+ * The mechanism an AUTH line names, upper case, if this server knows it; else "": a
+ * first word that is none may be credentials a broken client sent in its place.
+ */
+function knownMechanism(method: string): string {
   const named = method.toUpperCase();
-  return saslStep(e, step, isSaslMethod(named) ? named : "", false);
+  return isSaslMethod(named) ? named : "";
+}
+
+/**
+ * How an AUTH line is recorded (attempts, faults): `AUTH <mechanism>`, or `AUTH`;
+ * never its initial response (the credentials).
+ */
+export function authCommand(args: string): string {
+  return `AUTH ${knownMechanism(args.trim().split(/ +/)[0] ?? "")}`.trim();
 }
 
 /** A client line while a SASL exchange is in progress. */

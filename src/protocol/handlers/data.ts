@@ -59,7 +59,7 @@ export function finishData(e: Engine, decoder: DataDecoder, sink: DataSink): May
   };
   if (info.bareLf > 0 && e.config.bareLf === "reject") {
     refuse(sink, "bare LF");
-    return complete(e, "DATA_END", [REPLIES.bareLf], "bare LF", undefined);
+    return complete(e, [REPLIES.bareLf], "bare LF", undefined);
   }
   return endData(e, sink, info);
 }
@@ -152,7 +152,7 @@ export function finishBdat(e: Engine, sink: DataSink, last: boolean): MaybePromi
   if (t.sizeExceeded && refusesOversized(e)) {
     e.bdat = undefined;
     refuse(t.sink, "size");
-    return complete(e, "DATA_END", [REPLIES.sizeExceeded(e.config.size)], "size", undefined);
+    return complete(e, [REPLIES.sizeExceeded(e.config.size)], "size", undefined);
   }
   if (!last) {
     e.reply("BDAT", "BDAT", REPLIES.bdatReceived(t.bytes));
@@ -192,12 +192,12 @@ function askSink(e: Engine, sink: DataSink, info: DataEndInfo): MaybePromise<voi
   try {
     verdict = sink.end(info);
   } catch (err) {
-    return complete(e, "DATA_END", [errorToReply(err)], "hook", sink);
+    return complete(e, [errorToReply(err)], "hook", sink);
   }
   if (!isPromise(verdict)) return sinkAnswered(e, sink, info, verdict);
   return verdict.then(
     (v) => sinkAnswered(e, sink, info, v),
-    (err: unknown) => complete(e, "DATA_END", [errorToReply(err)], "hook", sink),
+    (err: unknown) => complete(e, [errorToReply(err)], "hook", sink),
   );
 }
 
@@ -209,7 +209,7 @@ function sinkAnswered(
 ): void {
   const replies = dataReplies(e, v, info);
   const reason = oversized(e, info) ? "size" : replies[0]?.code === 250 ? "ok" : "hook";
-  complete(e, "DATA_END", replies, reason, sink);
+  complete(e, replies, reason, sink);
 }
 
 const QUEUED: readonly Reply[] = Object.freeze([REPLIES.queued]);
@@ -230,6 +230,19 @@ function dataReplies(
 }
 
 /**
+ * Sends the replies to a message's data (`perRecipient`: one per LMTP recipient). A
+ * verdict repeated for each recipient is one refusal: recorded once.
+ */
+export function replyToData(e: Engine, replies: readonly Reply[], reason: string): void {
+  let previous: Reply | undefined;
+  for (const r of perRecipient(e, replies)) {
+    if (r === previous) e.send(r);
+    else e.reply("DATA_END", "", r, reason);
+    previous = r;
+  }
+}
+
+/**
  * SMTP has one reply to the data; LMTP (RFC 2033 4.2) one per accepted recipient,
  * whatever the outcome: a single verdict (a rejection, a size overflow) is repeated.
  */
@@ -241,7 +254,6 @@ function perRecipient(e: Engine, list: readonly Reply[]): readonly Reply[] {
 
 function complete(
   e: Engine,
-  stage: "DATA_END",
   replies: readonly Reply[],
   reason: string,
   sink: DataSink | undefined,
@@ -255,13 +267,7 @@ function complete(
     }
     return;
   }
-  // A verdict repeated for each LMTP recipient is one refusal: recorded once.
-  let previous: Reply | undefined;
-  for (const r of perRecipient(e, replies)) {
-    if (r === previous) e.send(r);
-    else e.reply(stage, "", r, reason);
-    previous = r;
-  }
+  replyToData(e, replies, reason);
   // Told once the reply is written, in the same write as any replies that follow
   // it in this pass (one write per pipelined batch, not two).
   if (sink?.replied) {
