@@ -109,4 +109,16 @@ describe("a refused login's attempt names its mechanism, and says it failed", ()
     expect(attempt.command).toBe("AUTH");
     c.close();
   });
+
+  test("nor when a fault answers that AUTH line", async () => {
+    await using smtp = await startTestSmtp({ auth: { users: { app: "s3cret" } } });
+    smtp.use(reject.auth(454));
+    const c = await RawClient.connect(smtp.port);
+    await c.read();
+    await c.command("EHLO x");
+    expect((await c.command(`AUTH ${CREDENTIALS}`)).code).toBe(454);
+    const attempt = await smtp.inbox.waitForAttempt({ stage: "AUTH" });
+    expect(attempt.command).toBe("AUTH");
+    c.close();
+  });
 });
