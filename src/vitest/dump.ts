@@ -39,7 +39,7 @@ export function dumpOnFailure(first?: DumpServer | DumpOptions, second?: string)
     startsBefore.set(task, startCount());
   });
   afterEach(async ({ task }: TestContext) => {
-    if (task.result?.state !== "fail") return;
+    if (!hasFailed(task)) return;
     const { server, skipped } = serverFor(task, smtp);
     if (skipped) {
       console.error(`smtp-fixture: "${task.name}" failed; no dump written: ${skipped}`);
@@ -128,8 +128,21 @@ function dumpArguments(
   return { smtp, dir: (dir as string | undefined) ?? "smtp-failures" };
 }
 
+/**
+ * Whether the test failed, as its report will say. vitest turns a `test.fails` test's
+ * result over after the `afterEach` hooks: here one that threw (as it should) still
+ * reads "fail" and passes, and one that did not throw reads "pass" and fails.
+ */
+function hasFailed(task: Task): boolean {
+  const state = task.result?.state;
+  return task.fails === true ? state === "pass" : state === "fail";
+}
+
 /** Why the test failed, as vitest reported it: each error's stack (or message). */
 function errorText(task: Task): string {
+  if (task.fails === true) {
+    return `${task.name}\n\nExpect test to fail: it is a test.fails test, and it passed.\n`;
+  }
   const errors = task.result?.errors ?? [];
   const text = errors.map((e) => e.stack || `${e.name ?? "Error"}: ${e.message}`);
   return `${task.name}\n\n${text.join("\n\n")}\n`;

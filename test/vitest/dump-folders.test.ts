@@ -1,16 +1,11 @@
 /**
  * dumpOnFailure's folder names: readable, and never shared by two tests (which would
- * let one failure's dump overwrite another's). Checked on made-up tasks, then with
- * real failing tests (`.fails`: failed in afterEach, where the dump is written).
+ * let one failure's dump overwrite another's), checked on made-up tasks (real failing
+ * tests with such names: dump-runs.test.ts); and dumpOnFailure's argument checks.
  */
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import nodemailer from "nodemailer";
-import { afterAll, describe, expect, type TestContext, test, vi } from "vitest";
-import type { TestSmtp } from "../../src/index.js";
+import { describe, expect, type TestContext, test } from "vitest";
 import { dumpFolderName } from "../../src/vitest/dump.js";
-import { createSmtpTest, dumpOnFailure } from "../../src/vitest/index.js";
+import { dumpOnFailure } from "../../src/vitest/index.js";
 
 interface FakeTask {
   name: string;
@@ -118,53 +113,6 @@ describe("dumpFolderName", () => {
     expect(retry).toMatch(/^m\.test\.ts - signup _ sends mail \(retry 1\) ~[0-9a-f]{8}$/);
     expect(retry).not.toBe(first);
   });
-});
-
-const DIR = await mkdtemp(join(tmpdir(), "smtp-fixture-dump-names-"));
-const printed = vi.spyOn(console, "error").mockImplementation(() => {});
-afterAll(async () => {
-  printed.mockRestore();
-  await rm(DIR, { recursive: true, force: true });
-});
-
-async function send(smtp: TestSmtp, to: string): Promise<void> {
-  const mailer = nodemailer.createTransport(smtp.transport);
-  await mailer.sendMail({ from: "app@example.com", to, subject: "hi", text: "hi" });
-  mailer.close();
-  await smtp.inbox.waitFor(to);
-}
-
-const perTest = createSmtpTest({}, { scope: "test" });
-const LONG = `fails with ${"a long name ".repeat(12)}`;
-const FAILING: [string, string][] = [
-  ["rejects user/admin", "slash@example.com"],
-  ["rejects user:admin", "colon@example.com"],
-  [`${LONG}first`, "first@example.com"],
-  [`${LONG}second`, "second@example.com"],
-];
-
-describe("failed tests", () => {
-  dumpOnFailure({ dir: DIR });
-  for (const [name, to] of FAILING) {
-    perTest.fails(name, async ({ smtp }) => {
-      await send(smtp, to);
-      throw new Error(`${name} fails on purpose`);
-    });
-  }
-});
-
-test("each failed test's dump has a folder of its own, holding its own mail", async () => {
-  const dumps = await readdir(DIR);
-  expect(dumps).toHaveLength(FAILING.length);
-  const written = printed.mock.calls.map((call) => String(call[0]));
-  for (const [name, to] of FAILING) {
-    const line = written.find((m) => m.startsWith(`smtp-fixture: "${name}" failed;`));
-    const target = /written to (.*)$/.exec(line ?? "")?.[1];
-    expect(target, name).toBeDefined();
-    const emls = (await readdir(target!)).filter((f) => f.endsWith(".eml"));
-    expect(emls, name).toHaveLength(1);
-    expect(await readFile(join(target!, emls[0]!), "utf8")).toContain(`To: ${to}\r\n`);
-  }
 });
 
 describe("dumpOnFailure's arguments", () => {
