@@ -110,7 +110,9 @@ mail.envelope.rcptTo.push({ address: "x@y", args: false });
 // @ts-expect-error session facts are read-only
 mail.session.ehloName = "changed";
 expectTypeOf(mail.attachments[0]!.sha256).toBeString();
-expectTypeOf(mail.links).toEqualTypeOf<string[]>();
+expectTypeOf(mail.links).toEqualTypeOf<readonly string[]>();
+// @ts-expect-error a message never changes: its links are read-only
+mail.links.push("https://changed.test/");
 expectTypeOf(mail.toJSON()).toBeObject();
 
 // Strict mode
