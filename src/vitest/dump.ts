@@ -2,6 +2,7 @@
 import { createHash } from "node:crypto";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
+import { stripVTControlCharacters } from "node:util";
 import { afterEach, beforeEach, type TestContext } from "vitest";
 import { currentSmtp, isOpen, startCount, startedSince } from "../fixture/current.js";
 import { describeValue } from "../fixture/describe-value.js";
@@ -145,7 +146,8 @@ function errorText(task: Task): string {
   }
   const errors = task.result?.errors ?? [];
   const text = errors.map((e) => e.stack || `${e.name ?? "Error"}: ${e.message}`);
-  return `${task.name}\n\n${text.join("\n\n")}\n`;
+  // Plain text for an editor or a CI artifact: without the terminal's colour codes.
+  return stripVTControlCharacters(`${task.name}\n\n${text.join("\n\n")}\n`);
 }
 
 /** The server to dump for `task`, or why there is none that is surely its own. */

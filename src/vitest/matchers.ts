@@ -1,5 +1,6 @@
 /** The four matchers of `smtp-fixture/vitest`, with failure messages that show what did arrive. */
 import { describeValue } from "../fixture/describe-value.js";
+import { isPlainObject } from "../fixture/faults/fault.js";
 import { compileMatch, describeMatch } from "../fixture/match.js";
 import type {
   Inbox,
@@ -120,10 +121,10 @@ const LISTED = 20;
 const toHaveReceived: MatcherFn<[MessageMatch, ToHaveReceivedOptions?]> = function (
   received,
   match,
-  options = {},
+  options,
 ) {
   const { view, label, advice } = inboxOf(received, "toHaveReceived");
-  const count = options.count;
+  const count = checkReceivedOptions(options);
   if (count !== undefined && (!Number.isInteger(count) || count < 0)) {
     throw new TypeError(
       `toHaveReceived: count must be an integer >= 0, got ${String(count as unknown)}`,
@@ -173,6 +174,30 @@ const toHaveReceived: MatcherFn<[MessageMatch, ToHaveReceivedOptions?]> = functi
     : { pass, message, actual: found.length, expected: count };
 };
 
+/**
+ * `toHaveReceived`'s options: `{ count }` or nothing. A number, another key or a wait
+ * option (`within`, `timeout`: this matcher does not wait) is a TypeError, as it is
+ * for `waitFor`, not an option silently ignored.
+ */
+function checkReceivedOptions(options: unknown): number | undefined {
+  if (options === undefined) return undefined;
+  if (!isPlainObject(options)) {
+    const n = typeof options === "number" ? options : 2;
+    throw new TypeError(
+      `toHaveReceived: options must be an object like { count: ${n} }, got ${describeValue(options)}`,
+    );
+  }
+  for (const key of Object.keys(options)) {
+    if (key === "count") continue;
+    const wait =
+      key === "within" || key === "timeout"
+        ? `; toHaveReceived checks what has already arrived and does not wait: await inbox.${key === "within" ? "expectNone(match, { within })" : "waitFor(match, { timeout })"} instead`
+        : "";
+    throw new TypeError(`toHaveReceived: unknown option "${key}"; valid options: count${wait}`);
+  }
+  return options.count as number | undefined;
+}
+
 const toHaveAttachment: MatcherFn<[AttachmentMatch]> = function (received, match) {
   const mail = messageOf(received, "toHaveAttachment");
   const check = checkAttachmentMatch(match);
@@ -200,7 +225,16 @@ const toHaveAttachment: MatcherFn<[AttachmentMatch]> = function (received, match
   if (pass || !("fields" in check)) return { pass, message };
   const nearest = nearestAttachment(mail.attachments, check, eq);
   if (!nearest) return { pass, message };
-  return { pass, message, expected: match, actual: pick(nearest, check.fields) };
+  // A field the nearest attachment meets shows its own value on both sides of the
+  // diff (a RegExp that matched is no difference); the others show what was asked.
+  const actual = pick(nearest, check.fields);
+  const expected: Record<string, unknown> = {};
+  for (const key of Object.keys(actual)) {
+    const want = (check.fields as Record<string, unknown>)[key];
+    const one = { [key]: want } as AttachmentFields;
+    expected[key] = attachmentMisses(nearest, { fields: one }, eq) === 0 ? actual[key] : want;
+  }
+  return { pass, message, expected, actual };
 };
 
 const toHaveHeader: MatcherFn<[string, TextMatcher?]> = function (received, name, value) {

@@ -95,7 +95,8 @@ export interface VitestRunOptions {
   root?: string;
   /** File name filters; all files of `root` when empty. */
   files?: readonly string[];
-  env?: Record<string, string>;
+  /** Added to the child's environment; `undefined` removes a variable (e.g. NO_COLOR). */
+  env?: Record<string, string | undefined>;
   timeoutMs?: number;
 }
 
@@ -124,6 +125,7 @@ export async function runVitest(
     SMTP_FIXTURE_RUN: version.pkg,
     ...options.env,
   });
+  for (const [key, value] of Object.entries(env)) if (value === undefined) delete env[key];
   const args = [
     vitestBin(version.pkg),
     "run",

@@ -129,3 +129,30 @@ describe.each(["vitest3", "vitest", "vitest5"] as const)(
     );
   },
 );
+
+describe("dumpOnFailure under a coloured terminal", () => {
+  const version = vitestVersion("vitest");
+
+  test("error.txt is plain text: the terminal's colour codes are left out", async () => {
+    const child = await runVitest(version, {
+      files: ["dump-colours.test.ts"],
+      env: { FORCE_COLOR: "1", NO_COLOR: undefined },
+    });
+    try {
+      const printed = `${child.stdout}\n${child.stderr}`;
+      expect(child.code, printed).toBe(1);
+      // The run itself is coloured: the codes are there to be left out.
+      expect(printed).toContain("\x1b[");
+      const dumps = join(child.dir, "dumps");
+      const [folder, ...others] = await readdir(dumps);
+      expect(others).toEqual([]);
+      const error = await readFile(join(dumps, folder!, "error.txt"), "utf8");
+      expect(error).toContain(
+        'Expected smtp to have received a message matching "nobody@example.com"',
+      );
+      expect(error).not.toContain("\x1b");
+    } finally {
+      await child.cleanup();
+    }
+  });
+});

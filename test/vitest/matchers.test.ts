@@ -152,6 +152,44 @@ describe("toHaveReceived", () => {
     );
   });
 
+  test("options other than { count } are a TypeError, as for waitFor, not silently ignored", () => {
+    const call = (options: unknown) => () =>
+      expect(smtp).toHaveReceived("alice@example.com", options as never);
+    expect(call(1)).toThrow("toHaveReceived: options must be an object like { count: 1 }, got 1");
+    expect(call({ cuont: 1 })).toThrow(
+      'toHaveReceived: unknown option "cuont"; valid options: count',
+    );
+    // .not with a window reads like expectNone, but this matcher checks only the present.
+    expect(() =>
+      expect(smtp).not.toHaveReceived("nobody@example.com", { within: 500 } as never),
+    ).toThrow(
+      'toHaveReceived: unknown option "within"; valid options: count; toHaveReceived checks what has already arrived and does not wait: await inbox.expectNone(match, { within }) instead',
+    );
+    expect(call({ timeout: 500 })).toThrow(
+      "does not wait: await inbox.waitFor(match, { timeout }) instead",
+    );
+    expect(smtp).toHaveReceived("alice@example.com", { count: 1 });
+  });
+
+  test("an asymmetric matcher as the match is a TypeError that says what to use", () => {
+    for (const asymmetric of [
+      expect.stringContaining("alice"),
+      expect.objectContaining({ subject: "Welcome" }),
+    ]) {
+      const error = thrownBy(() => expect(smtp).toHaveReceived(asymmetric));
+      expect(error).toBeInstanceOf(TypeError);
+      expect(error.message).toMatch(
+        /^toHaveReceived\(match\): an asymmetric matcher \(.+\) is no match here; expected a recipient address/,
+      );
+      expect(error.message).toContain("a RegExp (/alice/)");
+      expect(error.message).not.toContain("$$typeof");
+    }
+    // The same for a wait.
+    expect(() => smtp.inbox.find(expect.stringContaining("alice"))).toThrow(
+      /^inbox\.find\(match\): an asymmetric matcher/,
+    );
+  });
+
   test("a missing match is a TypeError that says so, not 'got undefined undefined'", () => {
     for (const missing of [undefined, null]) {
       const error = thrownBy(() => expect(smtp).toHaveReceived(missing as never));
@@ -198,6 +236,12 @@ describe("toHaveAttachment", () => {
     );
     expect(error.expected).toEqual({ filename: "terms.txt", content: "Be nice.\n" });
     expect(error.actual).toEqual({ filename: "terms.txt", content: TERMS });
+  });
+
+  test("in the diff, a field the nearest attachment meets (a RegExp too) is no difference", () => {
+    const error = thrownBy(() => expect(welcome).toHaveAttachment({ filename: /terms/, size: 6 }));
+    expect(error.expected).toEqual({ filename: "terms.txt", size: 6 });
+    expect(error.actual).toEqual({ filename: "terms.txt", size: TERMS.length });
   });
 
   test(".not fails naming the matching attachment; bad matches throw", () => {
