@@ -32,7 +32,9 @@ export class Capabilities {
     this.enabled = new Set(this.initial);
   }
 
+  /** Whether it is on. BINARYMIME rides on CHUNKING (RFC 3030 3): off with it. */
   has(capability: Capability): boolean {
+    if (capability === "BINARYMIME" && !this.enabled.has("CHUNKING")) return false;
     return this.enabled.has(capability);
   }
 
@@ -56,6 +58,6 @@ export class Capabilities {
   }
 
   list(): Capability[] {
-    return CAPABILITIES.filter((c) => this.enabled.has(c));
+    return CAPABILITIES.filter((c) => this.has(c));
   }
 }

@@ -4,10 +4,11 @@
  */
 import type { Engine } from "./engine.js";
 import { auth, startTls } from "./handlers/auth.js";
-import { bdat, data, refusedBdat } from "./handlers/data.js";
-import { mail, rcpt } from "./handlers/mail.js";
+import { bdat, bdatOutOfOrder, data, dataOutOfOrder, refusedBdat } from "./handlers/data.js";
+import { mail, mailOutOfOrder, rcpt, rcptOutOfOrder } from "./handlers/mail.js";
 import { greet, help, noop, quit, rset, vrfy } from "./handlers/session.js";
 import { xclient, xforward } from "./handlers/xclient.js";
+import type { Reply } from "./reply.js";
 import type { Stage } from "./types.js";
 import type { MaybePromise } from "./util.js";
 
@@ -42,6 +43,13 @@ export interface CommandSpec {
    * fails its transaction and still has to read and drop its chunk (RFC 3030 2).
    */
   readonly skipped?: (e: Engine, args: string) => void;
+  /**
+   * The 503 the command gets when the transaction is not at it (RCPT without MAIL, a
+   * BDAT behind a refused one, ...). Such a command is answered by its handler, after
+   * its syntax check, as usual; faults are not asked about it: they are about what
+   * the server does to a client's well-ordered commands, and a 503 is the client's.
+   */
+  readonly outOfOrder?: (e: Engine) => Reply | undefined;
 }
 
 const caps = (e: Engine) => e.config.capabilities;
@@ -50,15 +58,16 @@ const TABLE: Readonly<Record<Verb, CommandSpec>> = {
   EHLO: { stage: "EHLO", run: greet("EHLO") },
   HELO: { stage: "HELO", run: greet("HELO") },
   LHLO: { stage: "EHLO", run: greet("LHLO"), available: (e) => e.config.lmtp },
-  MAIL: { stage: "MAIL", needsHelo: true, needsAuth: true, run: mail },
-  RCPT: { stage: "RCPT", needsHelo: true, needsAuth: true, run: rcpt },
-  DATA: { stage: "DATA", needsHelo: true, needsAuth: true, run: data },
+  MAIL: { stage: "MAIL", needsHelo: true, needsAuth: true, run: mail, outOfOrder: mailOutOfOrder },
+  RCPT: { stage: "RCPT", needsHelo: true, needsAuth: true, run: rcpt, outOfOrder: rcptOutOfOrder },
+  DATA: { stage: "DATA", needsHelo: true, needsAuth: true, run: data, outOfOrder: dataOutOfOrder },
   BDAT: {
     stage: "BDAT",
     needsHelo: true,
     needsAuth: true,
     run: bdat,
     skipped: refusedBdat,
+    outOfOrder: bdatOutOfOrder,
     available: (e) => caps(e).has("CHUNKING"),
   },
   RSET: { stage: "RSET", run: rset },

@@ -681,7 +681,7 @@ export class Engine {
     // smtp-server: with XCLIENT/XFORWARD on, the first MAIL tells who the client is
     // ('connect'), whatever answers it (the handler or a fault).
     if (stage === "MAIL") this.host.clientKnown?.(false);
-    const d = stage ? this.ask(stage, shown) : undefined;
+    const d = stage && spec.outOfOrder?.(this) === undefined ? this.ask(stage, shown) : undefined;
     if (stage === undefined || d === undefined) this.run(spec.run(this, args, text));
     else this.run(this.dispatchDirected(spec, stage, d, args, text, shown));
   }

@@ -162,9 +162,18 @@ describe("disconnect.during(DATA, { afterBytes })", () => {
     c.write(big);
     expect((await c.read()).raw).toBe("421 4.4.2 Timeout\r\n");
     await expectClosedSilently(c);
+    // At the message's end, as the cut without a code is (README: "their attempts are
+    // at DATA_END"), so waitForAttempt({ stage: "DATA_END" }) finds either.
     expect(faultAttempts(smtp)).toEqual([
-      expect.objectContaining({ stage: "DATA_BODY", outcome: "rejected" }),
+      expect.objectContaining({
+        stage: "DATA_END",
+        outcome: "rejected",
+        reply: expect.objectContaining({ code: 421 }),
+      }),
     ]);
+    await expect(smtp.inbox.waitForAttempt({ stage: "DATA_END" })).resolves.toMatchObject({
+      reason: expect.stringMatching(/^fault: disconnect\.during/),
+    });
   });
 
   test("cuts BDAT data across chunks", async () => {

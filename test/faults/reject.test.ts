@@ -324,6 +324,23 @@ describe("with XCLIENT on", () => {
   });
 });
 
+test("a command out of order gets its 503, not a fault's reply (the fault is not used up)", async () => {
+  smtp.use(reject.rcpt({ code: 451, once: true }), reject.data({ code: 452, once: true }));
+  const c = await RawClient.connect(smtp.port);
+  await c.read();
+  await c.command(EHLO);
+  expect((await c.command(RCPT_TO)).raw).toBe("503 5.5.1 Error: need MAIL command\r\n");
+  expect((await c.command("DATA")).raw).toBe("503 5.5.1 Error: need MAIL command\r\n");
+  expect((await c.command(MAIL_FROM)).code).toBe(250);
+  expect((await c.command(MAIL_FROM)).raw).toBe("503 5.5.1 Error: nested MAIL command\r\n");
+  // In order, each fault fires (once).
+  expect((await c.command(RCPT_TO)).code).toBe(451);
+  expect((await c.command(RCPT_TO)).code).toBe(250);
+  expect((await c.command("DATA")).code).toBe(452);
+  c.close();
+  expect(faultAttempts(smtp).map((a) => a.stage)).toEqual(["RCPT", "DATA"]);
+});
+
 describe("a refused BDAT fails its transaction (RFC 3030 2)", () => {
   /** Pipelines `wire` after EHLO/MAIL/RCPT and returns the replies to it, then QUIT's. */
   async function pipelined(wire: string, replies: number): Promise<string[]> {
@@ -345,6 +362,29 @@ describe("a refused BDAT fails its transaction (RFC 3030 2)", () => {
       "221 2.0.0 Bye",
     ]);
     expect(smtp.inbox.messages).toEqual([]);
+  });
+
+  test("a fault at the data start refuses the message once: the BDAT pipelined behind it gets 503, fires nothing, counts for no times", async () => {
+    smtp.use(reject.data({ code: 451, times: 2 }));
+    const twoChunks = "BDAT 5\r\nHELLOBDAT 4 LAST\r\nEND!";
+    for (const to of ["one@example.com", "two@example.com"]) {
+      const c = await RawClient.connect(smtp.port);
+      await c.read();
+      c.write(`${EHLO}\r\n${MAIL_FROM}\r\nRCPT TO:<${to}>\r\n${twoChunks}QUIT\r\n`);
+      const replies = (await c.readMany(6)).slice(3).map((r) => r.raw.trimEnd());
+      await c.waitClose();
+      expect(replies, to).toEqual([
+        "451 4.3.0 Local error in processing",
+        "503 5.5.1 Error: need MAIL command",
+        "221 2.0.0 Bye",
+      ]);
+    }
+    // One attempt per refused message, each the first BDAT's; both messages refused.
+    expect(smtp.inbox.messages).toEqual([]);
+    expect(faultAttempts(smtp).map((a) => [a.command, a.envelope.rcptTo[0]?.address])).toEqual([
+      ["BDAT 5", "one@example.com"],
+      ["BDAT 5", "two@example.com"],
+    ]);
   });
 
   test("a refused BDAT LAST ends the transaction: the next MAIL starts a new message of its own", async () => {

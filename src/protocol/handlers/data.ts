@@ -12,13 +12,19 @@ import { REPLIES } from "../replies.js";
 import type { Reply } from "../reply.js";
 import { andThen, isPromise, type MaybePromise } from "../util.js";
 
-export function data(e: Engine, _args: string, line: string): MaybePromise<void> {
+/** DATA's 503 when the transaction is not ready for it (also checked before faults). */
+export function dataOutOfOrder(e: Engine): Reply | undefined {
   const env = e.session.envelope;
-  if (!env.mailFrom) return e.reply("DATA", line, REPLIES.needMail, "sequence");
-  if (e.bdat) return e.reply("DATA", line, REPLIES.dataAfterBdat, "sequence");
-  if (env.rcptTo.length === 0) return e.reply("DATA", line, REPLIES.needRcpt, "sequence");
-  if (env.bodyType === "binarymime")
-    return e.reply("DATA", line, REPLIES.binaryNeedsBdat, "sequence");
+  if (!env.mailFrom) return REPLIES.needMail;
+  if (e.bdat) return REPLIES.dataAfterBdat;
+  if (env.rcptTo.length === 0) return REPLIES.needRcpt;
+  if (env.bodyType === "binarymime") return REPLIES.binaryNeedsBdat;
+  return undefined;
+}
+
+export function data(e: Engine, _args: string, line: string): MaybePromise<void> {
+  const outOfOrder = dataOutOfOrder(e);
+  if (outOfOrder) return e.reply("DATA", line, outOfOrder, "sequence");
   const sink = e.host.openData();
   // Bare LFs are counted only where they change the answer.
   const decoder = new DataDecoder(
@@ -69,6 +75,17 @@ const BDAT_ARGS = /^ *(\d{1,15})(?: +(LAST))? *$/i;
 /** The chunk size of a BDAT whose arguments are otherwise wrong: its chunk still follows. */
 const CHUNK_SIZE = /^ *(\d{1,15})(?: |$)/;
 
+/**
+ * BDAT's 503 when there is no transaction for it (also checked before faults): the
+ * BDATs a client pipelined behind a refused one meet a transaction RFC 3030 2 ended.
+ */
+export function bdatOutOfOrder(e: Engine): Reply | undefined {
+  const env = e.session.envelope;
+  if (!env.mailFrom) return REPLIES.needMail;
+  if (env.rcptTo.length === 0) return REPLIES.needRcpt;
+  return undefined;
+}
+
 export function bdat(e: Engine, args: string, line: string): MaybePromise<void> {
   const m = BDAT_ARGS.exec(args);
   if (!m) {
@@ -76,14 +93,9 @@ export function bdat(e: Engine, args: string, line: string): MaybePromise<void> 
     refusedBdat(e, args);
     return;
   }
-  const env = e.session.envelope;
   const size = Number(m[1]);
   const last = m[2] !== undefined;
-  const refusal = !env.mailFrom
-    ? REPLIES.needMail
-    : env.rcptTo.length === 0
-      ? REPLIES.needRcpt
-      : undefined;
+  const refusal = bdatOutOfOrder(e);
   if (refusal) {
     e.reply("BDAT", line, refusal, "sequence");
     skipChunk(e, args);

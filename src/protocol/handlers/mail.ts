@@ -10,15 +10,27 @@ import {
   parseRcptTo,
 } from "../path.js";
 import { REPLIES } from "../replies.js";
+import type { Reply } from "../reply.js";
 import type { SMTPAddress } from "../types.js";
 import type { MaybePromise } from "../util.js";
+
+/** MAIL's 503 inside a transaction (also checked before faults). */
+export function mailOutOfOrder(e: Engine): Reply | undefined {
+  return e.session.envelope.mailFrom ? REPLIES.nestedMail : undefined;
+}
+
+/** RCPT's 503 without a MAIL (also checked before faults). */
+export function rcptOutOfOrder(e: Engine): Reply | undefined {
+  return e.session.envelope.mailFrom ? undefined : REPLIES.needMail;
+}
 
 export function mail(e: Engine, args: string, line: string): MaybePromise<void> {
   const cfg = e.config;
   const caps = cfg.capabilities;
   const parsed = parseMailFrom(args, { lenient: cfg.lenientAddressParsing });
   if (!parsed.ok) return e.reply("MAIL", line, parsed.reply, "syntax");
-  if (e.session.envelope.mailFrom) return e.reply("MAIL", line, REPLIES.nestedMail, "sequence");
+  const nested = mailOutOfOrder(e);
+  if (nested) return e.reply("MAIL", line, nested, "sequence");
   const addr = parsed.value;
   // Without parameters there is nothing to check (the context costs more than that).
   const params = !addr.args
@@ -75,8 +87,9 @@ export function rcpt(e: Engine, args: string, line: string): MaybePromise<void> 
       })
     : parsed;
   if (!checked.ok) return e.reply("RCPT", line, checked.reply, "parameters");
+  const outOfOrder = rcptOutOfOrder(e);
+  if (outOfOrder) return e.reply("RCPT", line, outOfOrder, "sequence");
   const env = e.session.envelope;
-  if (!env.mailFrom) return e.reply("RCPT", line, REPLIES.needMail, "sequence");
   const addr = checked.value;
   const full = cfg.maxRecipients > 0 && env.rcptTo.length >= cfg.maxRecipients;
   if (full && indexOfRecipient(env.rcptTo, addr.address.toLowerCase()) === -1) {
