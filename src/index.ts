@@ -61,7 +61,7 @@ export type {
   SmtpArgs,
   TlsInfo,
 } from "./protocol/types.js";
-export { SMTPDataStream } from "./server/data-stream.js";
+export { SMTPDataStream, type SMTPServerDataStream } from "./server/data-stream.js";
 export type { LogEntry, LogLevel, ServerLogger, SMTPLogger } from "./server/logger.js";
 export type { AuthResponse, SMTPServerOptions } from "./server/options.js";
 // The SMTP server (smtp-server / bun-smtp compatible)

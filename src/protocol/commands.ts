@@ -78,7 +78,8 @@ const TABLE: Readonly<Record<Verb, CommandSpec>> = {
   STARTTLS: {
     stage: "STARTTLS",
     run: startTls,
-    available: (e) => e.config.tlsAvailable && caps(e).has("STARTTLS"),
+    // Over TLS already (secure: true, or after STARTTLS) it is known: 503, as smtp-server.
+    available: (e) => e.session.secure || (e.config.tlsAvailable && caps(e).has("STARTTLS")),
   },
   AUTH: {
     stage: "AUTH",

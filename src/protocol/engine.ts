@@ -89,6 +89,8 @@ export class Engine {
   private unrecognized = 0;
   private unauthenticated = 0;
   private shuttingDown = false;
+  /** A hook answered 421: the connection closes once its command is done, as in smtp-server. */
+  private hookClosing = false;
 
   constructor(config: EngineConfig, host: EngineHost, session: SMTPSession) {
     this.config = config;
@@ -247,7 +249,19 @@ export class Engine {
   /** Queues a reply (written at the end of this pass) and reports it if it refuses. */
   reply(stage: Stage | "OTHER", command: string, r: Reply, reason = "ok"): void {
     this.send(r);
-    if (r.code >= 400) this.host.observe?.({ stage, command, reply: r, reason });
+    if (r.code < 400) return;
+    this.host.observe?.({ stage, command, reply: r, reason });
+    // 421 says the server is closing the channel (RFC 5321 3.8); smtp-server closes
+    // after a hook's 421 too. Faults and the server's own 421s close where they send it.
+    if (r.code === 421 && reason === "hook") this.hookClosing = true;
+  }
+
+  /** After the command whose hook answered 421: the connection closes. */
+  private closeAfterHook(): boolean {
+    if (!this.hookClosing) return false;
+    this.hookClosing = false;
+    this.close();
+    return true;
   }
 
   send(r: Reply): void {
@@ -527,7 +541,7 @@ export class Engine {
       this.queue = [];
       this.partial = undefined;
     }
-    if (this.settleShutdown()) return;
+    if (this.settleShutdown() || this.closeAfterHook()) return;
     while (!this.busy && !this.closed && this.queue.length > 0) {
       const next = this.queue.shift()!;
       this.process(next.buf, next.base, next.from);
@@ -544,6 +558,7 @@ export class Engine {
       const mode = this.mode;
       if (mode.kind === "data" || mode.kind === "bdat") pos = this.processBody(mode, buf, pos);
       else pos = this.processLine(buf, pos, base);
+      if (this.hookClosing && !this.busy && this.closeAfterHook()) return;
     }
     if (this.discardInput && !this.busy) this.discardInput = false;
     else if (pos < buf.length && !this.closed && !this.discardInput) {

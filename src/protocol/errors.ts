@@ -70,7 +70,9 @@ export function errorToReply(err: unknown, fallbackCode = 550): Reply {
     // contradict it); a mismatched one gives way to the code's default.
     if (enhanced !== undefined && enhanced[0] !== String(code)[0]) enhanced = undefined;
     // Any line break (CRLF, bare LF, bare CR) starts a new reply line, never a new reply.
-    return reply(code, text.split(/\r\n|\r|\n/), enhanced);
+    const r = reply(code, text.split(/\r\n|\r|\n/), enhanced);
+    // Without enhanced codes, the message goes out as written, its leading code too.
+    return lead ? { ...r, leadingCode: lead[1] as string } : r;
   } catch {
     // A getter that throws, a revoked Proxy: the hook is at fault, not the client.
     return localError();

@@ -18,6 +18,8 @@ export const REPLIES = {
   acceptedRecipient: ACCEPTED_RECIPIENT,
   flushed: constantReply(250, "Flushed"),
   queued: constantReply(250, "OK: message queued", "2.6.0"),
+  /** LMTP's success for each recipient (smtp-server's text: delivered, not queued). */
+  lmtpAccepted: constantReply(250, "OK: message accepted", "2.6.0"),
   bye: constantReply(221, "Bye"),
   help: constantReply(214, "See https://tools.ietf.org/html/rfc5321 for details"),
   vrfy: constantReply(252, "Try to send something. No promises though"),

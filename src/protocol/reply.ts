@@ -10,6 +10,12 @@ export interface Reply {
    */
   readonly enhanced?: string | null | undefined;
   readonly lines: readonly string[];
+  /**
+   * An enhanced code a hook wrote at the start of its message ("5.1.1 User unknown"),
+   * taken out of `lines` into `enhanced`: without enhanced codes it is sent where it
+   * was written, as smtp-server sends the message.
+   */
+  readonly leadingCode?: string;
 }
 
 export function reply(
@@ -119,10 +125,18 @@ export function sentEnhancedCode(r: Reply, enhancedCodes: boolean): string | und
   return r.enhanced ?? defaultEnhancedCode(r.code);
 }
 
+/** The text lines as sent, without the code and enhanced-code prefix of each. */
+export function sentLines(r: Reply, enhancedCodes: boolean): readonly string[] {
+  if (r.leadingCode === undefined || enhancedCodes) return r.lines;
+  const [first = "", ...rest] = r.lines;
+  return [`${r.leadingCode} ${first}`, ...rest];
+}
+
 function serialize(r: Reply, enhancedCodes: boolean): string {
   const enhanced = sentEnhancedCode(r, enhancedCodes);
   const prefix = enhanced === undefined ? "" : `${enhanced} `;
-  const lines = r.lines.length === 0 ? [""] : r.lines.map(textLine);
+  const text = sentLines(r, enhancedCodes);
+  const lines = text.length === 0 ? [""] : text.map(textLine);
   const last = lines.length - 1;
   let out = "";
   for (let i = 0; i < last; i++) out += `${r.code}-${prefix}${lines[i]}\r\n`;

@@ -33,10 +33,14 @@ export interface AuthRequest {
   /**
    * PLAIN, LOGIN and CRAM-MD5: whether `password` is the user's password, compared in
    * constant time (CRAM-MD5: recomputes the HMAC-MD5 of the challenge). smtp-server
-   * offers it for CRAM-MD5 only.
+   * offers it for CRAM-MD5 only. XOAUTH2 and XCLIENT carry no password: always false.
+   * Always there, as smtp-server's type declares it (so handlers typed with that fit).
    */
-  validatePassword?(password: string): boolean;
+  validatePassword(password: string): boolean;
 }
+
+/** `validatePassword` of a login that carries no password (XOAUTH2, XCLIENT). */
+export const NO_PASSWORD = (_password: string): boolean => false;
 
 /** The server sent `reply` (334); feed the client's next line to `next`. */
 export interface SaslChallenge {
@@ -223,7 +227,7 @@ function xoauth2Token(token: string): SaslStep {
     if (key === "auth" && bearer) accessToken = bearer[1] ?? "";
   }
   if (!username || !accessToken || CONTROL_CHARS.test(username)) return fail(INVALID_USERDATA);
-  return credentials({ method: "XOAUTH2", username, accessToken });
+  return credentials({ method: "XOAUTH2", username, accessToken, validatePassword: NO_PASSWORD });
 }
 
 /** RFC 2195: the challenge is a unique message-id-like string, sent base64. */

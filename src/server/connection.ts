@@ -17,7 +17,7 @@ import type {
   ReplyEvent,
 } from "../protocol/host.js";
 import { REPLIES } from "../protocol/replies.js";
-import { type Reply, serializeReply } from "../protocol/reply.js";
+import { type Reply, reply, serializeReply } from "../protocol/reply.js";
 import { AUTH_FAILED, type AuthRequest } from "../protocol/sasl.js";
 import { newSession, type SMTPAddress, type SMTPSession, type Stage } from "../protocol/types.js";
 import type { MaybePromise } from "../protocol/util.js";
@@ -25,13 +25,21 @@ import { callHook } from "./hooks.js";
 import { type Log, logRelayed, userField, withoutCrlf } from "./logger.js";
 import type { AuthResponse } from "./options.js";
 import { acceptProxy } from "./proxy.js";
+import { clearTimeout, setTimeout, sleep } from "./real-timers.js";
 import { type ReverseLookupReport, reverseLookup } from "./reverse-lookup.js";
 import { streamSink } from "./stream-sink.js";
 import { upgradeToTls } from "./tls.js";
 import { TranscriptRecorder } from "./transcript-recorder.js";
 import type { ConnectionOwner, Hooks } from "./types.js";
 
-const ID_PREFIX = randomBytes(6).toString("base64url");
+/**
+ * Connection ids look like smtp-server's (16 lowercase base32 characters): a random
+ * prefix per process and a counter, so no crypto call per connection.
+ */
+const ID_PREFIX = BigInt(`0x${randomBytes(7).toString("hex")}`)
+  .toString(32)
+  .padStart(10, "0")
+  .slice(-10);
 let connectionIds = 0;
 
 /** Pause reading when this much input waits for a pending hook. */
@@ -43,9 +51,12 @@ const MAX_BACKLOG = 1024 * 1024;
  */
 const MAX_UNSENT = 1024 * 1024;
 
+/** A login with no onAuth to decide it: smtp-server's default handler's answer. */
+const AUTH_NOT_IMPLEMENTED = reply(535, "Authentication not implemented", "5.7.8");
+
 export class Connection implements EngineHost {
   /** Unique in this process: a random prefix per process and a counter (no crypto call per connection). */
-  readonly id = `${ID_PREFIX}${(++connectionIds).toString(36)}`;
+  readonly id = `${ID_PREFIX}${(++connectionIds).toString(32).padStart(6, "0")}`;
   readonly number: number;
   readonly session: SMTPSession;
   readonly engine: Engine;
@@ -214,7 +225,7 @@ export class Connection implements EngineHost {
     // may still say who the client is (then at XCLIENT ADDR, XFORWARD ADDR or MAIL).
     const engine = this.owner.engineConfig;
     if (!engine.xclient && !engine.xforward) this.clientKnown(false);
-    if (o.greetingDelay > 0) await new Promise((r) => setTimeout(r, o.greetingDelay));
+    if (o.greetingDelay > 0) await sleep(o.greetingDelay);
     if (this.ended) return;
     // RFC 5321 4.3.1: the client waits for the greeting. Bytes already here are an
     // early talker (a spam-bot trait Postfix's postscreen tests for the same way).
@@ -435,7 +446,7 @@ export class Connection implements EngineHost {
     // onAuth or on a bare callback(); only a response without a user refuses it.
     const pass: AuthOutcome | undefined =
       request.method === "XCLIENT" ? { ok: true, user: undefined } : undefined;
-    if (!hook) return pass ?? { ok: false, reply: AUTH_FAILED };
+    if (!hook) return pass ?? { ok: false, reply: AUTH_NOT_IMPLEMENTED };
     return callHook<AuthResponse>((cb) => hook.call(this.owner, request, this.session, cb)).then(
       (res): AuthOutcome => {
         if (res?.user) return { ok: true, user: res.user };
@@ -660,7 +671,7 @@ async function drip(
 ): Promise<boolean> {
   const parts = pace ? pieces(text, pace.bytesPerChunk) : [text];
   for (let i = 0; i < parts.length; i++) {
-    if (i > 0 && pace) await new Promise((r) => setTimeout(r, pace.intervalMs));
+    if (i > 0 && pace) await sleep(pace.intervalMs);
     if (socket.destroyed) return false;
     const part = parts[i]!;
     transcript?.server(part);

@@ -1,11 +1,23 @@
 import { Readable } from "node:stream";
 
 /**
+ * What `onData` is given, by smtp-server's type name: a Node Readable of the message
+ * bytes with `byteLength` and `sizeExceeded`. An interface, not the class below, so
+ * that a handler typed with smtp-server's own `SMTPServerDataStream` fits too.
+ */
+export interface SMTPServerDataStream extends Readable {
+  readonly byteLength: number;
+  readonly sizeExceeded: boolean;
+  /** The chunks are Buffers (Uint8Array). */
+  [Symbol.asyncIterator](): NodeJS.AsyncIterator<Buffer>;
+}
+
+/**
  * The message stream given to `onData`: a Node Readable of the message bytes
  * (dot-unstuffed), async-iterable, with `byteLength` and `sizeExceeded` kept live.
  * Backpressure reaches the socket: when the consumer is slow, reading pauses.
  */
-export class SMTPDataStream extends Readable {
+export class SMTPDataStream extends Readable implements SMTPServerDataStream {
   byteLength = 0;
   sizeExceeded = false;
   private readonly onPull: () => void;

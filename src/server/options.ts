@@ -9,7 +9,7 @@ import type { EngineConfig } from "../protocol/config.js";
 import { type AuthRequest, isSaslMethod, type SaslMethod } from "../protocol/sasl.js";
 import { resolveTrust, type Trust } from "../protocol/trust.js";
 import type { SMTPAddress, SMTPSession } from "../protocol/types.js";
-import type { SMTPDataStream } from "./data-stream.js";
+import type { SMTPServerDataStream } from "./data-stream.js";
 import { type Log, resolveLog, type SMTPLogger } from "./logger.js";
 import type { Resolver } from "./reverse-lookup.js";
 import { normalizeServername } from "./tls.js";
@@ -19,95 +19,95 @@ type Callback<T = void> = (err?: Error | null, value?: T) => void;
 export interface AuthResponse {
   user?: unknown;
   /** XOAUTH2 failure details sent to the client as a 334 challenge. */
-  data?: object;
+  data?: object | undefined;
   /** Without a user: the refusal's text and code (default 535). */
-  message?: string;
-  responseCode?: number;
+  message?: string | undefined;
+  responseCode?: number | undefined;
 }
 
 export interface SMTPServerOptions extends SecureContextOptions, SMTPServerHandlers {
   /** Implicit TLS (RFC 8314): TLS from the first byte. */
-  secure?: boolean;
+  secure?: boolean | undefined;
   /** With `secure`: TLS is done by something in front, so no handshake here (the session is secure). */
-  secured?: boolean;
+  secured?: boolean | undefined;
   /** With `secure`: start plaintext and upgrade at once (for a socket handed over). */
-  needsUpgrade?: boolean;
-  name?: string;
-  banner?: string;
-  size?: number;
-  hideSize?: boolean;
+  needsUpgrade?: boolean | undefined;
+  name?: string | undefined;
+  banner?: string | undefined;
+  size?: number | undefined;
+  hideSize?: boolean | undefined;
   /**
    * A message over `size` is answered 552 whatever `onData` says, and the bytes past
    * the limit are not passed to `onData`. Default false, as in smtp-server: `onData`
    * gets the whole message and decides (see `stream.sizeExceeded`).
    */
-  rejectOversized?: boolean;
-  authMethods?: string[];
-  authOptional?: boolean;
-  allowInsecureAuth?: boolean;
-  authRequiredMessage?: string;
-  disabledCommands?: string[];
-  hideSTARTTLS?: boolean;
-  hidePIPELINING?: boolean;
-  hide8BITMIME?: boolean;
-  hideSMTPUTF8?: boolean;
-  hideENHANCEDSTATUSCODES?: boolean;
-  hideDSN?: boolean;
-  hideREQUIRETLS?: boolean;
+  rejectOversized?: boolean | undefined;
+  authMethods?: string[] | undefined;
+  authOptional?: boolean | undefined;
+  allowInsecureAuth?: boolean | undefined;
+  authRequiredMessage?: string | undefined;
+  disabledCommands?: string[] | undefined;
+  hideSTARTTLS?: boolean | undefined;
+  hidePIPELINING?: boolean | undefined;
+  hide8BITMIME?: boolean | undefined;
+  hideSMTPUTF8?: boolean | undefined;
+  hideENHANCEDSTATUSCODES?: boolean | undefined;
+  hideDSN?: boolean | undefined;
+  hideREQUIRETLS?: boolean | undefined;
   /** CHUNKING/BDAT (RFC 3030) and BINARYMIME; off by default, as smtp-server has none. */
-  hideCHUNKING?: boolean;
-  lmtp?: boolean;
-  maxClients?: number;
-  maxRecipients?: number;
-  maxCommandLength?: number;
-  maxAllowedUnauthenticatedCommands?: number | false;
-  maxUnrecognizedCommands?: number;
-  lenientAddressParsing?: boolean;
-  heloResponse?: string;
+  hideCHUNKING?: boolean | undefined;
+  lmtp?: boolean | undefined;
+  maxClients?: number | undefined;
+  maxRecipients?: number | undefined;
+  maxCommandLength?: number | undefined;
+  maxAllowedUnauthenticatedCommands?: number | false | undefined;
+  maxUnrecognizedCommands?: number | undefined;
+  lenientAddressParsing?: boolean | undefined;
+  heloResponse?: string | undefined;
   /** Idle time before `421 Timeout` (ms). smtp-server's default: 60 s. */
-  socketTimeout?: number;
+  socketTimeout?: number | undefined;
   /** How long `close()` waits for busy connections before cutting them (ms). */
-  closeTimeout?: number;
+  closeTimeout?: number | undefined;
   /** Delay before the greeting (ms). smtp-server waits 100 ms; the default here is 0. */
-  greetingDelay?: number;
+  greetingDelay?: number | undefined;
   /**
    * A client that sends before the greeting: "accept" (default: its commands are read
    * after the greeting) or "reject" (421 and close). Use with `greetingDelay`.
    */
-  earlyTalkers?: "accept" | "reject";
+  earlyTalkers?: "accept" | "reject" | undefined;
   /** Bare LF inside DATA: "accept" (as data, default) or "reject" (550 after the data). */
-  bareLf?: "accept" | "reject";
+  bareLf?: "accept" | "reject" | undefined;
   /** Reverse DNS of the client. Off by default here (no stalls); `false` turns it on. */
-  disableReverseLookup?: boolean;
+  disableReverseLookup?: boolean | undefined;
   /** With `disableReverseLookup: false`: the resolver to ask (default `dns.reverse`). */
-  resolver?: Resolver;
+  resolver?: Resolver | undefined;
   /** Postfix XCLIENT: `true` for every client, or the IP addresses of trusted proxies. */
-  useXClient?: boolean | string[];
+  useXClient?: boolean | string[] | undefined;
   /** Postfix XFORWARD: `true` for every client, or the IP addresses of trusted proxies. */
-  useXForward?: boolean | string[];
+  useXForward?: boolean | string[] | undefined;
   /**
    * HAProxy PROXY protocol v1/v2 header before the greeting: `true` expects it from
    * every client, a list from those addresses only (others talk SMTP at once).
    */
-  useProxy?: boolean | string[];
-  sniOptions?: Record<string, SecureContextOptions> | Map<string, SecureContextOptions>;
+  useProxy?: boolean | string[] | undefined;
+  sniOptions?: Record<string, SecureContextOptions> | Map<string, SecureContextOptions> | undefined;
   /** Ask clients for a certificate (smtp-server's TLS option). */
-  requestCert?: boolean;
-  rejectUnauthorized?: boolean;
+  requestCert?: boolean | undefined;
+  rejectUnauthorized?: boolean | undefined;
   /**
    * smtp-server's logging: `true` prints the conversation to the console (`S:` and
    * `C:` lines, AUTH payloads masked), an object (bunyan, pino, ...) gets the entries.
    */
-  logger?: boolean | SMTPLogger;
+  logger?: boolean | SMTPLogger | undefined;
   /** The `component` field of every log entry (default `"smtp-server"`). */
-  component?: string;
+  component?: string | undefined;
   /** Addresses whose PROXY header is not logged (smtp-server's only use of it). */
-  ignoredHosts?: string[];
+  ignoredHosts?: string[] | undefined;
   /** TCP keep-alive on accepted sockets, and its first delay in ms (net.ServerOpts). */
-  keepAlive?: boolean;
-  keepAliveInitialDelay?: number;
+  keepAlive?: boolean | undefined;
+  keepAliveInitialDelay?: number | undefined;
   /** Read/write buffer size of accepted sockets (net.ServerOpts). */
-  highWaterMark?: number;
+  highWaterMark?: number | undefined;
 }
 
 /**
@@ -122,7 +122,7 @@ export interface SMTPServerHandlers {
   onMailFrom?(address: SMTPAddress, session: SMTPSession, callback: Callback): unknown;
   onRcptTo?(address: SMTPAddress, session: SMTPSession, callback: Callback): unknown;
   onData?(
-    stream: SMTPDataStream,
+    stream: SMTPServerDataStream,
     session: SMTPSession,
     /** A reply text, or (LMTP) one entry per recipient: a text or an error. */
     callback: Callback<string | (string | Error)[]>,
@@ -146,7 +146,10 @@ export interface ResolvedOptions {
   readonly resolver: Resolver | undefined;
   /** Peers expected to send a PROXY protocol header first. */
   readonly proxy: Trust;
-  readonly tls: SecureContextOptions & { requestCert?: boolean; rejectUnauthorized?: boolean };
+  readonly tls: SecureContextOptions & {
+    requestCert?: boolean | undefined;
+    rejectUnauthorized?: boolean | undefined;
+  };
   readonly sni: ReadonlyMap<string, SecureContextOptions>;
   /** The `logger` option as the server calls it; undefined when off. */
   readonly log: Log | undefined;

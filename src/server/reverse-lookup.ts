@@ -6,6 +6,7 @@
  */
 import { promises as dns } from "node:dns";
 import { clientHostnameOf, isPlausibleHostname } from "../protocol/trust.js";
+import { clearTimeout, setTimeout } from "./real-timers.js";
 
 /** smtp-server's `resolver`: `dns.Resolver` fits, and so does `dns.promises.Resolver`. */
 export interface Resolver {

@@ -20,6 +20,7 @@ import {
   type SMTPServerOptions,
   sniMap,
 } from "./options.js";
+import { clearTimeout, setTimeout } from "./real-timers.js";
 import { loadTestCertificates } from "./test-certs.js";
 import {
   type ConnectionOwner,
@@ -117,7 +118,8 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
     // Listening again after close() (net.Server allows it) accepts clients again.
     if (this.closing && !this.server.listening) this.closing = undefined;
     this.pendingListens++;
-    return new Promise<this>((resolve, reject) => {
+    let listening: Promise<this> | undefined;
+    listening = new Promise<this>((resolve, reject) => {
       const settle = () => {
         this.pendingListens--;
         this.server.removeListener("error", failed);
@@ -126,6 +128,10 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
       const failed = (err: Error) => {
         settle();
         reject(err);
+        // smtp-server's pattern, server.on("error", ...) then listen(port) not awaited:
+        // the listener has the error, so the promise nobody awaits is no unhandled
+        // rejection that ends the process (an await still gets the error).
+        if (this.listenerCount("error") > 0) listening?.catch(() => {});
       };
       const ready = () => {
         settle();
@@ -144,6 +150,7 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
         failed(err instanceof Error ? err : new Error(String(err)));
       }
     });
+    return listening;
   }
 
   private logListening(): void {

@@ -114,7 +114,7 @@ function toReplies(v: Verdict, lmtp: boolean): Replies {
         ? errorToReply(item, DATA_ERROR_CODE)
         : typeof item === "string"
           ? reply(250, item, "2.6.0")
-          : REPLIES.queued,
+          : REPLIES.lmtpAccepted,
     );
   }
   return undefined;

@@ -14,6 +14,8 @@
  *
  * Entries (`TranscriptEntry` objects) are made only by `entries()` / `slice()`.
  */
+
+import { now } from "./real-timers.js";
 import type { Direction, Transcript, TranscriptEntry } from "./transcript.js";
 
 const MASK = Buffer.from("***");
@@ -250,7 +252,7 @@ export class TranscriptRecorder implements Transcript {
   }
 
   private push(stored: Stored, packed: number): void {
-    this.nums.push(origin + performance.now(), packed);
+    this.nums.push(origin + now(), packed);
     this.data.push(stored);
     this.count++;
   }

@@ -265,7 +265,19 @@ describe("CRAM-MD5", () => {
 });
 
 describe("XOAUTH2", () => {
-  const alice = { method: "XOAUTH2", username: "alice@example.com", accessToken: "ya29.token" };
+  // validatePassword is always there (smtp-server's type has it); a token carries no password.
+  const alice = {
+    method: "XOAUTH2",
+    username: "alice@example.com",
+    accessToken: "ya29.token",
+    validatePassword: expect.any(Function),
+  };
+
+  test("validatePassword is false for any password: a bearer token is no password", () => {
+    const request = credentialsOf(startSasl("XOAUTH2", XOAUTH2_ALICE, ctx));
+    expect(request?.validatePassword("ya29.token")).toBe(false);
+    expect(request?.validatePassword("")).toBe(false);
+  });
 
   test("accepts the token given as the initial response", () => {
     expect(credentialsOf(startSasl("XOAUTH2", XOAUTH2_ALICE, ctx))).toEqual(alice);

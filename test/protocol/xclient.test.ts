@@ -266,7 +266,15 @@ describe("XCLIENT LOGIN", () => {
     t.feed("XCLIENT LOGIN=bob\r\n");
     await t.untilReplies(1);
     expect(t.codes()).toEqual([220]);
-    expect(seen).toEqual([{ method: "XCLIENT", username: "bob", password: null }]);
+    expect(seen).toEqual([
+      {
+        method: "XCLIENT",
+        username: "bob",
+        password: null,
+        validatePassword: expect.any(Function),
+      },
+    ]);
+    expect(seen[0]?.validatePassword("anything")).toBe(false);
     expect(t.session.user).toEqual({ name: "bob" });
     t.feed("EHLO client.test\r\n");
     t.take();

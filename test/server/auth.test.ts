@@ -356,9 +356,8 @@ describe("AUTH dialog (raw)", () => {
         throw new SMTPError(code, message);
       },
     });
-    expect((await client.command(`AUTH PLAIN ${plainToken()}`)).raw).toBe(
-      `${code} ${message.replace(/^\S+ /, "")}\r\n`,
-    );
+    // The enhanced code at the start of the message is sent as written (ENHANCEDSTATUSCODES off).
+    expect((await client.command(`AUTH PLAIN ${plainToken()}`)).raw).toBe(`${code} ${message}\r\n`);
     client.close();
   });
 

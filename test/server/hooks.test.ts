@@ -64,7 +64,8 @@ function errorWithCode(message: string, responseCode: number): Error {
 /** What a hook decides, and the reply the client should get for it. */
 const verdicts: Array<[string, () => unknown, string]> = [
   ["SMTPError", () => new SMTPError(553, "Bad mailbox"), "553 Bad mailbox"],
-  ["a plain Error with responseCode", () => errorWithCode("Try later", 421), "421 Try later"],
+  // (A 421 also closes the connection: parity-hooks.test.ts.)
+  ["a plain Error with responseCode", () => errorWithCode("Try later", 451), "451 Try later"],
   ["an SMTPError with an enhanced code", () => new SMTPError(550, "Nope", "5.7.1"), "550 Nope"],
 ];
 

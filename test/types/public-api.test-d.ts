@@ -13,9 +13,9 @@ import {
   type MessageMatch,
   type ReceivedMessage,
   type SMTPAddress,
-  type SMTPDataStream,
   SMTPError,
   SMTPServer,
+  type SMTPServerDataStream,
   type SMTPServerOptions,
   type SMTPSession,
   STRICT_RULES,
@@ -136,7 +136,7 @@ const server = new SMTPServer({
     if (address.address === "x@y") throw new SMTPError(550, "No such user");
   },
   async onData(stream) {
-    expectTypeOf(stream).toEqualTypeOf<SMTPDataStream>();
+    expectTypeOf(stream).toEqualTypeOf<SMTPServerDataStream>();
     expectTypeOf(stream.sizeExceeded).toBeBoolean();
     expectTypeOf(stream.byteLength).toBeNumber();
   },

@@ -225,6 +225,7 @@ function sinkAnswered(
 }
 
 const QUEUED: readonly Reply[] = Object.freeze([REPLIES.queued]);
+const LMTP_ACCEPTED: readonly Reply[] = Object.freeze([REPLIES.lmtpAccepted]);
 
 /** The message crossed the size limit and is refused for it, whatever the sink said. */
 function oversized(e: Engine, info: DataEndInfo): boolean {
@@ -238,7 +239,8 @@ function dataReplies(
   info: DataEndInfo,
 ): readonly Reply[] {
   if (oversized(e, info)) return [REPLIES.sizeExceeded(e.config.size)];
-  return v === undefined ? QUEUED : Array.isArray(v) ? v : [v as Reply];
+  if (v === undefined) return e.config.lmtp ? LMTP_ACCEPTED : QUEUED;
+  return Array.isArray(v) ? v : [v as Reply];
 }
 
 /**
@@ -261,7 +263,10 @@ export function replyToData(e: Engine, replies: readonly Reply[], reason: string
 function perRecipient(e: Engine, list: readonly Reply[]): readonly Reply[] {
   if (!e.config.lmtp) return list.length === 1 ? list : list.slice(0, 1);
   const n = e.session.envelope.rcptTo.length;
-  return Array.from({ length: n }, (_, k) => list[k] ?? list[list.length - 1] ?? REPLIES.queued);
+  return Array.from(
+    { length: n },
+    (_, k) => list[k] ?? list[list.length - 1] ?? REPLIES.lmtpAccepted,
+  );
 }
 
 function complete(

@@ -13,6 +13,7 @@ import type { Engine } from "../engine.js";
 import type { AuthOutcome } from "../host.js";
 import { REPLIES } from "../replies.js";
 import type { Reply } from "../reply.js";
+import { NO_PASSWORD } from "../sasl.js";
 import { clientHostnameOf, isPlausibleHostname, isTrusted, normalizeIp } from "../trust.js";
 import type { SMTPSession } from "../types.js";
 import type { MaybePromise } from "../util.js";
@@ -237,7 +238,12 @@ function login(e: Engine, name: string | false | undefined, done: () => void): M
   };
   let outcome: MaybePromise<AuthOutcome>;
   try {
-    outcome = e.host.auth({ method: "XCLIENT", username: name.trim(), password: null });
+    outcome = e.host.auth({
+      method: "XCLIENT",
+      username: name.trim(),
+      password: null,
+      validatePassword: NO_PASSWORD,
+    });
   } catch (err) {
     return failed(messageOf(err));
   }

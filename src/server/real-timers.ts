@@ -1,0 +1,28 @@
+/**
+ * The timers and clock the server and the fixture run on: the real ones, taken when
+ * this module is loaded, never the fakes a test installs later (`vi.useFakeTimers()`,
+ * `jest.useFakeTimers()`, Bun's). A test that fakes time for its own code still gets
+ * waits that time out with their report, delays and slow drips that end, and a
+ * `close()` that finishes after `closeTimeout`.
+ */
+const realSetTimeout = globalThis.setTimeout;
+const realClearTimeout = globalThis.clearTimeout;
+const realNow = performance.now.bind(performance);
+
+export function setTimeout(fn: () => void, ms: number): NodeJS.Timeout {
+  return realSetTimeout(fn, ms);
+}
+
+export function clearTimeout(timer: NodeJS.Timeout | undefined): void {
+  realClearTimeout(timer);
+}
+
+/** Milliseconds on the real monotonic clock (`performance.now()` before any fake). */
+export function now(): number {
+  return realNow();
+}
+
+/** Resolves after `ms` real milliseconds. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => realSetTimeout(resolve, ms));
+}
