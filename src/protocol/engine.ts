@@ -252,8 +252,9 @@ export class Engine {
     if (r.code < 400) return;
     this.host.observe?.({ stage, command, reply: r, reason });
     // 421 says the server is closing the channel (RFC 5321 3.8); smtp-server closes
-    // after a hook's 421 too. Faults and the server's own 421s close where they send it.
-    if (r.code === 421 && reason === "hook") this.hookClosing = true;
+    // after a hook's 421 too (a thrown one, or onAuth's { responseCode: 421 }). Faults
+    // and the server's own 421s close where they send it.
+    if (r.code === 421 && (reason === "hook" || reason === "auth failed")) this.hookClosing = true;
   }
 
   /** After the command whose hook answered 421: the connection closes. */
@@ -541,7 +542,8 @@ export class Engine {
       this.queue = [];
       this.partial = undefined;
     }
-    if (this.settleShutdown() || this.closeAfterHook()) return;
+    // The hook's 421 first: it is the command's one reply (no shutdown 421 after it).
+    if (this.closeAfterHook() || this.settleShutdown()) return;
     while (!this.busy && !this.closed && this.queue.length > 0) {
       const next = this.queue.shift()!;
       this.process(next.buf, next.base, next.from);

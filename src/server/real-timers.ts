@@ -5,9 +5,14 @@
  * waits that time out with their report, delays and slow drips that end, and a
  * `close()` that finishes after `closeTimeout`.
  */
-const realSetTimeout = globalThis.setTimeout;
-const realClearTimeout = globalThis.clearTimeout;
-const realNow = performance.now.bind(performance);
+import perfHooks from "node:perf_hooks";
+import timers from "node:timers";
+
+// From Node's modules, not the globals: Jest's `fakeTimers.enableGlobally` fakes the
+// globals before any test file (this package included) is imported, not node:timers.
+const realSetTimeout = timers.setTimeout;
+const realClearTimeout = timers.clearTimeout;
+const realNow = perfHooks.performance.now.bind(perfHooks.performance);
 
 export function setTimeout(fn: () => void, ms: number): NodeJS.Timeout {
   return realSetTimeout(fn, ms);

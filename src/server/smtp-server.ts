@@ -118,8 +118,10 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
     // Listening again after close() (net.Server allows it) accepts clients again.
     if (this.closing && !this.server.listening) this.closing = undefined;
     this.pendingListens++;
-    let listening: Promise<this> | undefined;
-    listening = new Promise<this>((resolve, reject) => {
+    // Set when the error went to an 'error' listener: see `failed`.
+    let heard = false;
+    let created = false;
+    const listening = new Promise<this>((resolve, reject) => {
       const settle = () => {
         this.pendingListens--;
         this.server.removeListener("error", failed);
@@ -127,11 +129,12 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
       };
       const failed = (err: Error) => {
         settle();
-        reject(err);
         // smtp-server's pattern, server.on("error", ...) then listen(port) not awaited:
         // the listener has the error, so the promise nobody awaits is no unhandled
         // rejection that ends the process (an await still gets the error).
-        if (this.listenerCount("error") > 0) listening?.catch(() => {});
+        heard = this.listenerCount("error") > 0;
+        reject(err);
+        if (heard && created) listening.catch(() => {});
       };
       const ready = () => {
         settle();
@@ -145,11 +148,16 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
       if (args.length === 0) args.push(0);
       try {
         (this.server.listen as (...a: unknown[]) => void)(...args);
-      } catch (err) {
-        // Invalid arguments and "already listening" are thrown, not emitted.
-        failed(err instanceof Error ? err : new Error(String(err)));
+      } catch (thrown) {
+        // Invalid arguments and "already listening" are thrown by net, not emitted: an
+        // 'error' listener gets them too, as it gets a port in use.
+        const err = thrown instanceof Error ? thrown : new Error(String(thrown));
+        if (this.listenerCount("error") > 0) this.emit("error", err);
+        failed(err);
       }
     });
+    created = true;
+    if (heard) listening.catch(() => {});
     return listening;
   }
 

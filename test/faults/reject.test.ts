@@ -387,6 +387,28 @@ describe("a refused BDAT fails its transaction (RFC 3030 2)", () => {
     ]);
   });
 
+  test("after a refused BDAT, another command ends its run: a BDAT after that is the client's bug again", async () => {
+    await using strict = await startTestSmtp({ strict: true, hideCHUNKING: false });
+    strict.use(reject.bdat({ once: true }));
+    const c = await RawClient.connect(strict.port);
+    await c.read();
+    c.write(`${EHLO}\r\n${MAIL_FROM}\r\n${RCPT_TO}\r\nBDAT 3\r\nabc`);
+    const replies = await c.readMany(4);
+    expect(replies.at(-1)!.code).toBe(554);
+    // Out of order, answered without reaching the faults: it still ends the run.
+    expect((await c.command(RCPT_TO)).code).toBe(503);
+    c.write("BDAT 2 LAST\r\nhi");
+    expect((await c.read()).code).toBe(503);
+    c.close();
+    expect(
+      strict.inbox.attempts.map((a) => `${a.stage} ${a.command} ${a.reply?.code} ${a.reason}`),
+    ).toEqual([
+      "BDAT BDAT 3 554 fault: reject.bdat(554 5.5.0) [once]",
+      "RCPT RCPT TO:<bob@example.com> 503 sequence",
+      "BDAT BDAT 2 LAST 503 sequence",
+    ]);
+  });
+
   test("a refused BDAT LAST ends the transaction: the next MAIL starts a new message of its own", async () => {
     smtp.use(
       reject.bdat((ctx) => / LAST$/i.test(ctx.command), 452, "4.3.1 try later", { once: true }),

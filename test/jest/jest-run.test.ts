@@ -33,46 +33,64 @@ interface JestReport {
 
 const skip = missing();
 
+/** Runs Jest on the `.test.mjs` files of `dir` with its jest.config.mjs; the log and report. */
+async function runJest(
+  dir: string,
+): Promise<{ code: number | null; log: string; report: JestReport }> {
+  const scratch = await mkdtemp(join(tmpdir(), "smtp-fixture-jest-"));
+  try {
+    const out = join(scratch, "report.json");
+    const env: NodeJS.ProcessEnv = {};
+    for (const [key, value] of Object.entries(process.env)) {
+      if (!/^(VITEST|JEST|SMTP_(HOST|PORT|URL)$|FORCE_COLOR$)/.test(key)) env[key] = value;
+    }
+    env.NODE_OPTIONS = "--experimental-vm-modules";
+    env.NO_COLOR = "1";
+    const result = await run(
+      process.execPath,
+      [
+        JEST,
+        "--rootDir",
+        dir,
+        "--config",
+        join(dir, "jest.config.mjs"),
+        "--json",
+        `--outputFile=${out}`,
+      ],
+      { env, timeoutMs: 60_000 },
+    );
+    const log = `exit ${result.code}\n${result.stdout}\n${result.stderr}`;
+    expect(existsSync(out), log).toBe(true);
+    const report = JSON.parse(await readFile(out, "utf8")) as JestReport;
+    // A handle left open (the server, a timer) would keep Jest from exiting by itself.
+    expect(result.stderr, log).not.toMatch(/did not exit|open handle/i);
+    return { code: result.code, log, report };
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+const statuses = (report: JestReport) =>
+  report.testResults.flatMap((f) => f.assertionResults.map((a) => a.status));
+
 test.skipIf(skip)(
   `under Jest the documented set-up passes and the process exits on its own${skip ? ` (${skip})` : ""}`,
   async () => {
-    const dir = await mkdtemp(join(tmpdir(), "smtp-fixture-jest-"));
-    try {
-      const out = join(dir, "report.json");
-      const env: NodeJS.ProcessEnv = {};
-      for (const [key, value] of Object.entries(process.env)) {
-        if (!/^(VITEST|JEST|SMTP_(HOST|PORT|URL)$|FORCE_COLOR$)/.test(key)) env[key] = value;
-      }
-      env.NODE_OPTIONS = "--experimental-vm-modules";
-      env.NO_COLOR = "1";
-      const result = await run(
-        process.execPath,
-        [
-          JEST,
-          "--rootDir",
-          RUNS,
-          "--config",
-          join(RUNS, "jest.config.mjs"),
-          "--json",
-          `--outputFile=${out}`,
-        ],
-        { env, timeoutMs: 60_000 },
-      );
-      const log = `exit ${result.code}\n${result.stdout}\n${result.stderr}`;
-      expect(result.code, log).toBe(0);
-      // A handle left open (the server, a timer) would keep Jest from exiting by itself.
-      expect(result.stderr, log).not.toMatch(/did not exit|open handle/i);
-      const report = JSON.parse(await readFile(out, "utf8")) as JestReport;
-      expect(report.success, log).toBe(true);
-      expect(report.numFailedTests, log).toBe(0);
-      expect(report.testResults.flatMap((f) => f.assertionResults.map((a) => a.status))).toEqual([
-        "passed",
-        "passed",
-        "passed",
-      ]);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    const { code, log, report } = await runJest(RUNS);
+    expect(code, log).toBe(0);
+    expect(report.success, log).toBe(true);
+    expect(report.numFailedTests, log).toBe(0);
+    expect(statuses(report)).toEqual(["passed", "passed", "passed"]);
+  },
+  90_000,
+);
+
+test.skipIf(skip)(
+  `with Jest's fakeTimers.enableGlobally, the fixture's waits and delays still run on real time${skip ? ` (${skip})` : ""}`,
+  async () => {
+    const { code, log, report } = await runJest(join(REPO, "test/jest-runs-fake"));
+    expect(code, log).toBe(0);
+    expect(statuses(report), log).toEqual(["passed", "passed"]);
   },
   90_000,
 );

@@ -121,6 +121,69 @@ describe("hook errors", () => {
   });
 });
 
+test("LMTP: a hook's 421 for any recipient closes the connection, not only for the first", async () => {
+  const onData = (
+    stream: NodeJS.ReadableStream,
+    _s: unknown,
+    cb: (e: null, r: unknown[]) => void,
+  ) => {
+    stream.resume();
+    stream.on("end", () => cb(null, ["ok", hookError("try later", 421)]));
+  };
+  const wire =
+    "LHLO x\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nRCPT TO:<c@example.com>\r\nDATA\r\nhi\r\n.\r\nNOOP\r\nQUIT\r\n";
+  const seen = await both({ lmtp: true, onData }, wire);
+  expect(seen.ours).toEqual(seen["smtp-server"]);
+  expect(seen.ours!.slice(-2)).toEqual(["250 ok", "421 try later"]);
+});
+
+test("onAuth answering { responseCode: 421 } closes the connection, as a thrown 421 does", async () => {
+  const onAuth = (_a: unknown, _s: unknown, cb: (e: null, r: object) => void) =>
+    cb(null, { responseCode: 421, message: "later" });
+  const seen = await both(
+    { allowInsecureAuth: true, onAuth },
+    "EHLO x\r\nAUTH PLAIN AHUAcA==\r\nNOOP\r\nQUIT\r\n",
+  );
+  expect(seen.ours).toEqual(seen["smtp-server"]);
+  expect(seen.ours!.at(-1)).toBe("421 later");
+});
+
+test("a hook's 421 while the server closes is the command's one reply", async () => {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let called!: () => void;
+  const inHook = new Promise<void>((resolve) => {
+    called = resolve;
+  });
+  const server = new SMTPServer({
+    authOptional: true,
+    onMailFrom: async () => {
+      called();
+      await released;
+      throw hookError("Go away", 421);
+    },
+  });
+  await server.listen(0, "127.0.0.1");
+  const { port } = server.server.address() as net.AddressInfo;
+  const socket = net.connect(port, "127.0.0.1");
+  let text = "";
+  socket.setEncoding("utf8");
+  socket.on("data", (d: string) => {
+    text += d;
+  });
+  socket.once("data", () => socket.write("EHLO x\r\nMAIL FROM:<a@example.com>\r\n"));
+  const gone = new Promise((resolve) => socket.on("close", resolve));
+  await inHook;
+  const closing = server.close();
+  release();
+  await gone;
+  await closing;
+  const lines = text.split("\r\n").filter((l) => l !== "");
+  expect(lines.slice(lines.findIndex((l) => l.startsWith("250 ")) + 1)).toEqual(["421 Go away"]);
+});
+
 test("LMTP: each recipient's success reads 'OK: message accepted', as smtp-server's", async () => {
   const onData = (stream: NodeJS.ReadableStream, _s: unknown, cb: () => void) => {
     stream.resume();
@@ -178,11 +241,16 @@ test("listen() on a port in use, with an 'error' listener and not awaited (smtp-
     // An await still gets the error.
     const other = new SMTPServer({ logger: false });
     await other.listen(port, "127.0.0.1").catch((err) => console.log("awaited: " + err.code));
-    setTimeout(() => { console.log("still alive"); blocker.close(); }, 50);
+    // Thrown by net at once (already listening): the listener gets it too.
+    const third = new SMTPServer({ logger: false });
+    third.on("error", (err) => console.log("error event: " + err.code));
+    await third.listen(0, "127.0.0.1");
+    third.listen(0, "127.0.0.1");
+    setTimeout(() => { console.log("still alive"); blocker.close(); third.close(); }, 50);
   `;
   const result = await run(process.execPath, ["--input-type=module", "-e", script]);
   expect(result.stdout, result.stderr).toBe(
-    "error event: EADDRINUSE\nawaited: EADDRINUSE\nstill alive\n",
+    "error event: EADDRINUSE\nawaited: EADDRINUSE\nerror event: ERR_SERVER_ALREADY_LISTEN\nstill alive\n",
   );
   expect(result.code).toBe(0);
 });

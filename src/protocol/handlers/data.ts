@@ -250,8 +250,11 @@ function dataReplies(
 export function replyToData(e: Engine, replies: readonly Reply[], reason: string): void {
   let previous: Reply | undefined;
   for (const r of perRecipient(e, replies)) {
+    // LMTP: a hook's refusal of one recipient among accepted ones is the hook's
+    // (its 421 closes the connection), whatever the first recipient's reply was.
+    const why = reason === "ok" && r.code >= 400 ? "hook" : reason;
     if (r === previous) e.send(r);
-    else e.reply("DATA_END", "", r, reason);
+    else e.reply("DATA_END", "", r, why);
     previous = r;
   }
 }
