@@ -3,7 +3,7 @@
  * resolved once into a frozen object with positive names. The compatibility names
  * (`hideSTARTTLS`, `authOptional`, ...) are mapped here and nowhere else.
  */
-import type { SecureContextOptions, TLSSocket } from "node:tls";
+import type { SecureContextOptions, TLSSocket, TlsOptions } from "node:tls";
 import { Capabilities, type Capability } from "../protocol/capabilities.js";
 import type { EngineConfig } from "../protocol/config.js";
 import { type AuthRequest, isSaslMethod, type SaslMethod } from "../protocol/sasl.js";
@@ -91,6 +91,8 @@ export interface SMTPServerOptions extends SecureContextOptions, SMTPServerHandl
    */
   useProxy?: boolean | string[] | undefined;
   sniOptions?: Record<string, SecureContextOptions> | Map<string, SecureContextOptions> | undefined;
+  /** Node's SNI hook (tls.createServer's option): picks the context for a requested name. */
+  SNICallback?: TlsOptions["SNICallback"] | undefined;
   /** Ask clients for a certificate (smtp-server's TLS option). */
   requestCert?: boolean | undefined;
   rejectUnauthorized?: boolean | undefined;

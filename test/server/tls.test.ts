@@ -383,7 +383,7 @@ describe("certificates: updateSecureContext and sniOptions", () => {
         asked.push(servername);
         cb(null, createSecureContext(servername === "wrong.example" ? wrongHost : localhost));
       },
-    } as SMTPServerOptions);
+    });
     const client = await startTls(s.port, "wrong.example");
     expect(asked).toEqual(["wrong.example"]);
     expect((client.socket as TLSSocket).getPeerCertificate().subjectaltname).toBe(

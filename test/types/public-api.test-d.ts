@@ -7,11 +7,13 @@ import type nodemailer from "nodemailer";
 import {
   type AttemptRecord,
   type Capability,
+  delay,
   type Inbox,
   type InboxScope,
   inbox,
   type MessageMatch,
   type ReceivedMessage,
+  reject,
   type SMTPAddress,
   SMTPError,
   SMTPServer,
@@ -173,3 +175,18 @@ expectTypeOf(dumpOnFailure).toBeCallableWith({ dir: "out" });
 expectTypeOf(dumpOnFailure).toBeCallableWith({ smtp: () => smtp, dir: "out" });
 // @ts-expect-error: not an option
 dumpOnFailure({ folder: "out" });
+
+// Fault stages in the spellings README shows ("dataEnd", "data-end", any case of the names).
+reject.at("dataEnd", 450);
+reject.at("data_end", 450);
+delay.reply("data-end", 10);
+delay.reply("rcpt", 10);
+// @ts-expect-error: no such stage
+reject.at("DATA_START", 450);
+
+// smtp-server's SNICallback is an option (typed, not only accepted at run time).
+new SMTPServer({
+  SNICallback(name, cb) {
+    cb(name === "" ? new Error("no name") : null);
+  },
+});
