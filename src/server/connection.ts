@@ -364,7 +364,12 @@ export class Connection implements EngineHost {
   }
 
   private handedOff(fn: (whole: boolean) => void): void {
-    if (this.socket.writableLength === 0 || this.socket.destroyed) {
+    // Gone already: what was queued for it never left this process.
+    if (this.socket.destroyed) {
+      fn(false);
+      return;
+    }
+    if (this.socket.writableLength === 0) {
       fn(true);
       return;
     }
@@ -372,10 +377,15 @@ export class Connection implements EngineHost {
     this.socket.write("", this.flushed);
   }
 
-  private readonly flushed = () => {
+  /**
+   * The writes queued before the callbacks waiting here were handed to the OS (no
+   * error), or never will be: the socket failed or closed first (a client that left
+   * with the server's replies backed up never got them).
+   */
+  private readonly flushed = (error?: Error | null) => {
     const fns = this.writeCallbacks;
     this.writeCallbacks = [];
-    for (const fn of fns) fn(true);
+    for (const fn of fns) fn(!error);
   };
 
   close(): void {
@@ -632,7 +642,8 @@ export class Connection implements EngineHost {
     this.logClose(hadError);
     if (this.transcript) this.transcript.closed = true;
     this.engine.lost();
-    this.flushed();
+    // Closed with writes still waiting: those replies were never sent.
+    this.flushed(new Error("connection closed before the reply was sent"));
     this.owner.connectionClosed(this);
   }
 
