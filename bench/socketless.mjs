@@ -27,6 +27,8 @@ class FakeSocket extends EventEmitter {
   setNoDelay() {}
   setTimeout() {}
   setKeepAlive() {}
+  unref() {}
+  ref() {}
   pause() {}
   resume() {}
   write(data, cb) {

@@ -383,10 +383,15 @@ export class Connection implements EngineHost {
    * with the server's replies backed up never got them).
    */
   private readonly flushed = (error?: Error | null) => {
-    const fns = this.writeCallbacks;
-    this.writeCallbacks = [];
-    for (const fn of fns) fn(!error);
+    this.settleWrites(!error);
   };
+
+  private settleWrites(whole: boolean): void {
+    const fns = this.writeCallbacks;
+    if (fns.length === 0) return;
+    this.writeCallbacks = [];
+    for (const fn of fns) fn(whole);
+  }
 
   close(): void {
     if (this.ended) return;
@@ -643,7 +648,7 @@ export class Connection implements EngineHost {
     if (this.transcript) this.transcript.closed = true;
     this.engine.lost();
     // Closed with writes still waiting: those replies were never sent.
-    this.flushed(new Error("connection closed before the reply was sent"));
+    this.settleWrites(false);
     this.owner.connectionClosed(this);
   }
 

@@ -307,6 +307,7 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
   }
 
   private accept(socket: Socket): void {
+    if (this.internals.unrefSockets) socket.unref();
     const number = ++this.connectionCount;
     const max = this.options.maxClients;
     if (this.closing || (max > 0 && this.connections.size >= max)) {

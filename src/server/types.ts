@@ -13,6 +13,8 @@ import type { ResolvedOptions, SMTPServerOptions } from "./options.js";
  */
 export interface ServerInternals {
   transcripts?: boolean;
+  /** Accepted sockets do not keep the process alive (the fixture's: a test process ends when its tests do). */
+  unrefSockets?: boolean;
   openSink?(conn: Connection): DataSink | undefined;
   intercept?(conn: Connection, stage: Stage, command: string): MaybePromise<Directive | undefined>;
   /** A reply of 400 or more (see EngineHost.observe). */
