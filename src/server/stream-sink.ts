@@ -97,7 +97,14 @@ class StreamSink implements DataSink {
     // others an 'error' event would be an uncaught exception, so they see 'close'.
     const stream = this.stream;
     if (stream.listenerCount("error") > 0) {
-      stream.destroy(new Error(`SMTP transaction aborted: ${reason}`));
+      // A client gone mid-message: smtp-server's error, so its consumers' checks hold.
+      const error =
+        reason === "client disconnected"
+          ? Object.assign(new Error("Connection closed before the message was received in full"), {
+              code: "ECONNECTION",
+            })
+          : new Error(`SMTP transaction aborted: ${reason}`);
+      stream.destroy(error);
     } else {
       stream.destroy();
     }

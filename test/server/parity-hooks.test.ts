@@ -260,3 +260,54 @@ test("a login with no onAuth to decide it gets smtp-server's '535 Authentication
   expect(seen.ours).toEqual(seen["smtp-server"]);
   expect(seen.ours).toContain("535 Authentication not implemented");
 });
+
+test("a client gone mid-message errors onData's stream as smtp-server's does", async () => {
+  const seen: Record<string, unknown> = {};
+  for (const [name, Server] of SERVERS) {
+    let done!: (e: unknown) => void;
+    const failed = new Promise<unknown>((resolve) => {
+      done = resolve;
+    });
+    let started!: () => void;
+    const inData = new Promise<void>((resolve) => {
+      started = resolve;
+    });
+    const server = new Server({
+      logger: false,
+      disableReverseLookup: true,
+      authOptional: true,
+      onData: async (stream: NodeJS.ReadableStream) => {
+        started();
+        try {
+          for await (const _chunk of stream) {
+            // reading
+          }
+          done(undefined);
+        } catch (error) {
+          done(error);
+        }
+      },
+    });
+    // smtp-server emits a client's socket errors even with no listener.
+    (server as unknown as { on(e: string, f: () => void): void }).on("error", () => {});
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.server.address() as net.AddressInfo;
+    const socket = net.connect(port, "127.0.0.1");
+    socket.resume();
+    socket.once("data", () =>
+      socket.write(
+        "EHLO x\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\nSubject: cut\r\n\r\nhalf a messa",
+      ),
+    );
+    await inData;
+    socket.end();
+    const error = (await failed) as { message?: string; code?: string } | undefined;
+    seen[name] = { message: error?.message, code: error?.code };
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+  expect(seen.ours).toEqual(seen["smtp-server"]);
+  expect(seen.ours).toEqual({
+    message: "Connection closed before the message was received in full",
+    code: "ECONNECTION",
+  });
+});
