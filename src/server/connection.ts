@@ -21,8 +21,8 @@ import { type Reply, reply, serializeReply } from "../protocol/reply.js";
 import { AUTH_FAILED, type AuthRequest } from "../protocol/sasl.js";
 import { newSession, type SMTPAddress, type SMTPSession, type Stage } from "../protocol/types.js";
 import type { MaybePromise } from "../protocol/util.js";
-import { callHook } from "./hooks.js";
-import { type Log, logRelayed, userField, withoutCrlf } from "./logger.js";
+import { callHook, HookCrash } from "./hooks.js";
+import { type Log, type LogEntry, logRelayed, userField, withoutCrlf } from "./logger.js";
 import type { AuthResponse } from "./options.js";
 import { acceptProxy } from "./proxy.js";
 import { clearTimeout, setTimeout, sleep } from "./real-timers.js";
@@ -413,17 +413,40 @@ export class Connection implements EngineHost {
 
   mailFrom(address: SMTPAddress): MaybePromise<void> {
     const hook = this.owner.hooks.onMailFrom;
-    return hook ? this.addressHook(hook, address) : undefined;
+    return hook ? this.addressHook(hook, address, "MAIL") : undefined;
   }
 
   rcptTo(address: SMTPAddress): MaybePromise<void> {
     const hook = this.owner.hooks.onRcptTo;
-    return hook ? this.addressHook(hook, address) : undefined;
+    return hook ? this.addressHook(hook, address, "RCPT") : undefined;
   }
 
   /** Apart from mailFrom/rcptTo so that they allocate nothing without a hook (closure contexts). */
-  private addressHook(hook: NonNullable<Hooks["onMailFrom"]>, address: SMTPAddress): Promise<void> {
-    return callHook((cb) => hook.call(this.owner, address, this.session, cb)).then(() => undefined);
+  private addressHook(
+    hook: NonNullable<Hooks["onMailFrom"]>,
+    address: SMTPAddress,
+    command: string,
+  ): Promise<void> {
+    return callHook((cb) => hook.call(this.owner, address, this.session, cb)).then(
+      () => undefined,
+      (err: unknown) => {
+        this.logCrash(err, command);
+        throw err;
+      },
+    );
+  }
+
+  /** A hook that threw (a crash, answered 451, not a refusal): smtp-server's error entry. */
+  private logCrash(err: unknown, command: string): boolean {
+    if (!(err instanceof HookCrash)) return false;
+    this.log?.error(
+      { err: err.cause, tnx: "command", cid: this.id, command },
+      "%s Failed to process %s command: %s",
+      this.id,
+      command,
+      err.cause.message,
+    );
+    return true;
   }
 
   auth(request: AuthRequest): MaybePromise<AuthOutcome> {
@@ -443,6 +466,7 @@ export class Connection implements EngineHost {
     };
     if (!(outcome instanceof Promise)) return logged(outcome);
     return outcome.then(logged, (err: unknown) => {
+      if (this.logCrash(err, "AUTH")) throw err;
       const message = err instanceof Error ? err.message : String(err);
       log.info(
         { err, tnx: "autherror", cid: this.id, method, user: username },
@@ -650,6 +674,16 @@ export class Connection implements EngineHost {
     // Closed with writes still waiting: those replies were never sent.
     this.settleWrites(false);
     this.owner.connectionClosed(this);
+  }
+
+  /** Whether a logger is on (entries cost nothing otherwise). */
+  get logging(): boolean {
+    return this.log !== undefined;
+  }
+
+  /** An info entry on the server's logger, if one is on. */
+  logInfo(entry: LogEntry, message: string, ...args: unknown[]): void {
+    this.log?.info(entry, message, ...args);
   }
 
   private logClose(hadError: boolean): void {

@@ -28,7 +28,7 @@ export function streamSink(
   lmtp: boolean,
   server: unknown,
 ): DataSink {
-  if (!onData) return DISCARD;
+  if (!onData) return conn.logging ? receivedLog(conn) : DISCARD;
   const sink = new StreamSink(conn, lmtp);
   invokeHook<Verdict>(
     (cb) => onData.call(server, sink.stream, conn.session, cb),
@@ -112,6 +112,18 @@ class StreamSink implements DataSink {
 }
 
 const DISCARD: DataSink = { write() {}, end: () => undefined, abort() {} };
+
+/** No onData, logging on: smtp-server's default handler's `<received N bytes>` entry. */
+function receivedLog(conn: Connection): DataSink {
+  return {
+    write() {},
+    end(info) {
+      conn.logInfo({ tnx: "message", size: info.bytes }, "<received %s bytes>", info.bytes);
+      return undefined;
+    },
+    abort() {},
+  };
+}
 
 function toReplies(v: Verdict, lmtp: boolean): Replies {
   if (typeof v === "string") return reply(250, v, "2.6.0");

@@ -474,6 +474,44 @@ describe("parity with smtp-server 3.21", () => {
     expect(ours).toEqual(theirs);
   });
 
+  test("without onData, each message is logged '<received N bytes>' as smtp-server's default handler does", async () => {
+    const dialog = [
+      "EHLO client.test",
+      "MAIL FROM:<a@x.test>",
+      "RCPT TO:<b@y.test>",
+      "DATA",
+      "Subject: parity\r\n\r\nbody\r\n.",
+    ];
+    const { ours, theirs } = await bothLogs(dialog, { authOptional: true }, ["message"]);
+    // The same entries; ours comes right after the end-of-data entry, theirs before it.
+    expect([...ours].sort()).toEqual([...theirs].sort());
+    expect(ours).toContain("info message   <received 25 bytes>");
+  });
+
+  test("a hook that throws is logged as smtp-server logs a command that failed", async () => {
+    const crash = () => {
+      throw new Error("boom");
+    };
+    const dialog = [
+      "EHLO client.test",
+      `AUTH PLAIN ${Buffer.from("\0ann\0pw").toString("base64")}`,
+      "MAIL FROM:<a@x.test>",
+    ];
+    const options = {
+      allowInsecureAuth: true,
+      authOptional: true,
+      onAuth: crash,
+      onMailFrom: crash,
+    };
+    const { ours, theirs } = await bothLogs(dialog, options, ["command"]);
+    const id = (lines: string[]) => lines.map((l) => l.replace(/\b[0-9a-v]{16}\b/, "<cid>"));
+    expect(id(ours)).toEqual(id(theirs));
+    expect(ours.filter((l) => l.startsWith("error command"))).toEqual([
+      expect.stringMatching(/^error command AUTH {2}\S+ Failed to process AUTH command: boom$/),
+      expect.stringMatching(/^error command MAIL {2}\S+ Failed to process MAIL command: boom$/),
+    ]);
+  });
+
   test("XCLIENT and XFORWARD attributes are logged as smtp-server logs them", async () => {
     const proxyAuth = `AUTH PLAIN ${Buffer.from("\0ann\0right-password").toString("base64")}`;
     const xclientOptions = {
