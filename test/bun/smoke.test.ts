@@ -38,6 +38,8 @@ if (skip && process.env.REQUIRE_REAL_CLIENTS === "1") {
     `${skip}, but REQUIRE_REAL_CLIENTS=1 demands it: CI must install the bun devDependency.`,
   );
 }
+// Shown in the run's output (vitest's reporter folds skipped titles into a count).
+if (skip) console.warn(`smtp-fixture tests: ${skip}`);
 
 describe.skipIf(skip)(`Bun smoke suite ${skip ?? ""}`.trim(), () => {
   test("the fixture (STARTTLS) and SMTPServer (onData) work under Bun", {

@@ -74,7 +74,10 @@ export function requireClient(name: ClientName, lookup: ClientLookup = {}): Clie
       `${where}, but REQUIRE_REAL_CLIENTS=1 demands every real client: CI must install it (.ci/run: apt-get install ${pkg}).`,
     );
   }
-  return { skip: `skipped: ${where}; run "apt-get install ${pkg}" to test against it` };
+  const skip = `skipped: ${where}; run "apt-get install ${pkg}" to test against it`;
+  // Shown in the run's output (vitest's reporter folds skipped titles into a count).
+  if (lookup.env === undefined) console.warn(`smtp-fixture tests: ${skip}`);
+  return { skip };
 }
 
 // ---------------------------------------------------------------------------

@@ -21,6 +21,8 @@ function missing(): string | undefined {
   if (existsSync(JEST)) return undefined;
   const why = "jest is not installed (run `npm run setup:runners`)";
   if (process.env.REQUIRE_REAL_CLIENTS === "1") throw new Error(`${why}; CI must install it`);
+  // Shown in the run's output (vitest's reporter folds skipped titles into a count).
+  console.warn(`smtp-fixture tests: skipped: ${why}`);
   return why;
 }
 

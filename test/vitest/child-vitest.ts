@@ -59,6 +59,8 @@ export function vitestVersion(pkg: VitestPackage): VitestVersion {
 /** A runner that cannot run here: a visible skip, or an error where CI must have it. */
 function missing(pkg: VitestPackage, why: string): VitestVersion {
   if (process.env.REQUIRE_REAL_CLIENTS === "1") throw new Error(`${why}; CI must install it`);
+  // Shown in the run's output (vitest's reporter folds skipped titles into a count).
+  console.warn(`smtp-fixture tests: skipped: ${why}`);
   return { pkg, node: process.execPath, skip: why };
 }
 
