@@ -572,7 +572,7 @@ export class Engine {
   private processLine(buf: Buffer, pos: number, base: number): number {
     const lf = buf.indexOf(LF, pos);
     if (lf === -1) {
-      this.keepPartial(buf.subarray(pos));
+      this.keepPartial(buf.subarray(pos), base + pos);
       return buf.length;
     }
     // The line is decoded straight from the input; only a line split across reads
@@ -590,6 +590,8 @@ export class Engine {
     }
     if (to > from && line[to - 1] === CR) to--;
     if (to - from > this.config.maxCommandLength) {
+      // Refused unread, it is still what the client sent: credentials in it are masked.
+      this.secretUnread(line, from, to, start);
       // A 5xx is a final reply: a SASL exchange it answers is over (RFC 4954 4), so
       // the next line is a command again, not taken for credentials.
       if (this.mode.kind === "sasl") this.mode = COMMAND_MODE;
@@ -600,10 +602,30 @@ export class Engine {
     return lf + 1;
   }
 
-  private keepPartial(rest: Buffer): void {
+  /**
+   * A line refused without being read (too long) that holds credentials: a SASL
+   * response, or an AUTH command's initial response (after its mechanism), is marked
+   * secret in the transcript, as a line that is read would be.
+   */
+  private secretUnread(line: Buffer, from: number, to: number, start: number): void {
+    const secret = this.host.secret;
+    if (!secret) return;
+    if (this.mode.kind === "sasl") {
+      secret.call(this.host, start, start + (to - from));
+      return;
+    }
+    if (to - from < 5 || line.toString("latin1", from, from + 5).toUpperCase() !== "AUTH ") return;
+    const mechanismEnd = line.indexOf(0x20, from + 5);
+    const payload = mechanismEnd === -1 || mechanismEnd >= to ? from + 5 : mechanismEnd + 1;
+    secret.call(this.host, start + (payload - from), start + (to - from));
+  }
+
+  private keepPartial(rest: Buffer, start: number): void {
     const total = (this.partial?.length ?? 0) + rest.length;
     // A line that never ends is not a client we can resynchronise with.
     if (total > this.config.maxCommandLength * 2) {
+      const line = this.partial ? Buffer.concat([this.partial, rest]) : rest;
+      this.secretUnread(line, 0, line.length, start - (this.partial?.length ?? 0));
       this.reply("OTHER", "", REPLIES.lineTooLongClose, "line too long");
       this.close("line too long", REPLIES.lineTooLongClose);
       return;
@@ -664,7 +686,11 @@ export class Engine {
     let payload = -1;
     if (verb === "AUTH" && sp !== -1) {
       payload = args.indexOf(" ");
-      if (payload !== -1) this.host.secret?.(start + sp + 2 + payload, start + text.length);
+      // Byte offsets (the transcript masks bytes): a UTF-8 line's characters are not.
+      if (payload !== -1) {
+        const from = start + Buffer.byteLength(text.slice(0, sp + 2 + payload));
+        this.host.secret?.(from, start + Buffer.byteLength(text));
+      }
     }
     if (heard) heard(verb, payload === -1 ? text : `${text.slice(0, sp + 1 + payload)} ${SECURED}`);
     this.dispatch(verb, args, text);
