@@ -205,6 +205,26 @@ export class TranscriptRecorder implements Transcript {
     if (end <= start) return;
     this.secrets ??= [];
     this.secrets.push([start, end]);
+    this.blank(start, end);
+  }
+
+  /**
+   * Overwrites the kept copy of client stream bytes [start, end) with `*`: the memory
+   * recorded bytes share (a slab, a read kept as received) then holds no credentials
+   * for a view's `.buffer` to show. Reading masks the range anyway. Only the entries
+   * recorded so far (the line is read by now) are touched, newest first.
+   */
+  private blank(start: number, end: number): void {
+    for (let i = this.count - 1; i >= 0; i--) {
+      const stored = this.data[i];
+      if (!(stored instanceof ArrayBuffer || stored instanceof Uint8Array)) continue;
+      const offset = this.clientOffset(i);
+      const length = this.clientLength(i);
+      if (offset + length <= start) break;
+      const from = Math.max(start, offset) - offset;
+      const to = Math.min(end, offset + length) - offset;
+      if (to > from) this.clientData(i, stored).fill(0x2a, from, to);
+    }
   }
 
   /**
