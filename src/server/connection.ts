@@ -22,7 +22,7 @@ import { AUTH_FAILED, type AuthRequest } from "../protocol/sasl.js";
 import { newSession, type SMTPAddress, type SMTPSession, type Stage } from "../protocol/types.js";
 import type { MaybePromise } from "../protocol/util.js";
 import { callHook, HookCrash } from "./hooks.js";
-import { type Log, type LogEntry, logRelayed, userField, withoutCrlf } from "./logger.js";
+import { type Log, logRelayed, userField, withoutCrlf } from "./logger.js";
 import type { AuthResponse } from "./options.js";
 import { acceptProxy } from "./proxy.js";
 import { clearTimeout, setTimeout, sleep } from "./real-timers.js";
@@ -105,7 +105,8 @@ export class Connection implements EngineHost {
     | undefined;
   readonly observe: ((event: ReplyEvent) => void) | undefined;
   /** The server's `logger`, when it is on; then also the engine's `heard`, `dataHeard`, `said` and `relayed`. */
-  private readonly log: Log | undefined;
+  /** The server's logger, when one is on. */
+  readonly log: Log | undefined;
   readonly heard: ((command: string, line: string) => void) | undefined;
   readonly dataHeard: ((bytes: number) => void) | undefined;
   readonly said: ((reply: string) => void) | undefined;
@@ -674,16 +675,6 @@ export class Connection implements EngineHost {
     // Closed with writes still waiting: those replies were never sent.
     this.settleWrites(false);
     this.owner.connectionClosed(this);
-  }
-
-  /** Whether a logger is on (entries cost nothing otherwise). */
-  get logging(): boolean {
-    return this.log !== undefined;
-  }
-
-  /** An info entry on the server's logger, if one is on. */
-  logInfo(entry: LogEntry, message: string, ...args: unknown[]): void {
-    this.log?.info(entry, message, ...args);
   }
 
   private logClose(hadError: boolean): void {

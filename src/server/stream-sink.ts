@@ -13,6 +13,7 @@ import type { MaybePromise } from "../protocol/util.js";
 import type { Connection } from "./connection.js";
 import { SMTPDataStream } from "./data-stream.js";
 import { invokeHook } from "./hooks.js";
+import type { Log } from "./logger.js";
 import type { Hooks } from "./types.js";
 
 type Verdict = string | readonly (string | Error | undefined)[] | undefined;
@@ -28,7 +29,7 @@ export function streamSink(
   lmtp: boolean,
   server: unknown,
 ): DataSink {
-  if (!onData) return conn.logging ? receivedLog(conn) : DISCARD;
+  if (!onData) return conn.log ? receivedLog(conn.log) : DISCARD;
   const sink = new StreamSink(conn, lmtp);
   invokeHook<Verdict>(
     (cb) => onData.call(server, sink.stream, conn.session, cb),
@@ -114,11 +115,11 @@ class StreamSink implements DataSink {
 const DISCARD: DataSink = { write() {}, end: () => undefined, abort() {} };
 
 /** No onData, logging on: smtp-server's default handler's `<received N bytes>` entry. */
-function receivedLog(conn: Connection): DataSink {
+function receivedLog(log: Log): DataSink {
   return {
     write() {},
     end(info) {
-      conn.logInfo({ tnx: "message", size: info.bytes }, "<received %s bytes>", info.bytes);
+      log.info({ tnx: "message", size: info.bytes }, "<received %s bytes>", info.bytes);
       return undefined;
     },
     abort() {},

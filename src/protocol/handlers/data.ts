@@ -219,9 +219,9 @@ function sinkAnswered(
   info: DataEndInfo,
   v: Reply | readonly Reply[] | undefined,
 ): void {
-  const replies = dataReplies(e, v, info);
-  const reason = oversized(e, info) ? "size" : replies[0]?.code === 250 ? "ok" : "hook";
-  complete(e, replies, reason, sink);
+  // The sink's verdict is the hook's (a 250 is no refusal: its reason is never read),
+  // for every LMTP recipient whatever the first one's reply.
+  complete(e, dataReplies(e, v, info), oversized(e, info) ? "size" : "hook", sink);
 }
 
 const QUEUED: readonly Reply[] = Object.freeze([REPLIES.queued]);
@@ -250,11 +250,8 @@ function dataReplies(
 export function replyToData(e: Engine, replies: readonly Reply[], reason: string): void {
   let previous: Reply | undefined;
   for (const r of perRecipient(e, replies)) {
-    // LMTP: a hook's refusal of one recipient among accepted ones is the hook's
-    // (its 421 closes the connection), whatever the first recipient's reply was.
-    const why = reason === "ok" && r.code >= 400 ? "hook" : reason;
     if (r === previous) e.send(r);
-    else e.reply("DATA_END", "", r, why);
+    else e.reply("DATA_END", "", r, reason);
     previous = r;
   }
 }
