@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import {
   type FaultContext,
   greylist,
+  partialRecipients,
   reject,
   startTestSmtp,
   type TestSmtp,
@@ -27,6 +28,28 @@ describe("matching", () => {
     expect(
       await codesFor(["bob@example.com", "BOB@EXAMPLE.COM", "x@spam.test", "ok@example.com"]),
     ).toEqual(["failed", "failed", "failed", 250]);
+  });
+
+  test("an address matches the mailbox whether its domain is written in Unicode or punycode", async () => {
+    // nodemailer sends the punycode form (RCPT TO:<user@xn--bcher-kva.example>).
+    smtp.use(reject.rcpt("user@bücher.example", 550), reject.rcpt("@xn--mller-kva.example", 550));
+    expect(await codesFor(["user@bücher.example", "x@müller.example", "ok@example.com"])).toEqual([
+      "failed",
+      "failed",
+      250,
+    ]);
+    smtp.resetFaults();
+    smtp.use(partialRecipients({ "user@bücher.example": 551 }));
+    const partial = await send(smtp, { to: ["user@xn--bcher-kva.example", "ok@example.com"] });
+    expect(partial.ok && partial.info.rejected).toEqual(["user@xn--bcher-kva.example"]);
+  });
+
+  test("a quoted local part matches the same mailbox unquoted", async () => {
+    smtp.use(reject.rcpt("first.last@example.com", 550));
+    const c = await rawClient(smtp);
+    expect((await c.command("MAIL FROM:<a@x.test>")).code).toBe(250);
+    expect((await c.command('RCPT TO:<"first.last"@example.com>')).code).toBe(550);
+    c.close();
   });
 
   test("a RegExp is tested against the address", async () => {
