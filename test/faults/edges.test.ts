@@ -161,6 +161,41 @@ test("a MAIL a delay still held at reset() is the previous test's: how it ends s
   expect(smtp.inbox.attempts).toEqual([]);
 });
 
+test("a message whose transaction was open at reset() is the previous test's: its 250 is sent, the next test's inbox stays empty", async () => {
+  fresh();
+  let held!: () => void;
+  const holding = new Promise<void>((resolve) => {
+    held = resolve;
+  });
+  smtp.use(
+    delay.reply("DATA_END", 20, {
+      match: () => {
+        held();
+        return true;
+      },
+    }),
+  );
+  const c = await rawClient(smtp);
+  c.write("MAIL FROM:<a@s.test>\r\nRCPT TO:<previous-test@y.test>\r\nDATA\r\n");
+  expect((await c.readMany(3)).map((r) => r.code)).toEqual([250, 250, 354]);
+  c.write("Subject: old\r\n\r\nhi\r\n.\r\n");
+  await holding;
+  smtp.reset(); // the next test begins while the previous one's 250 is still held
+  expect((await c.read()).code).toBe(250);
+  // The same connection's next transaction is this test's.
+  c.write("MAIL FROM:<a@s.test>\r\nRCPT TO:<this-test@y.test>\r\nDATA\r\n");
+  expect((await c.readMany(3)).map((r) => r.code)).toEqual([250, 250, 354]);
+  expect((await c.command("Subject: new\r\n\r\nhi\r\n.")).code).toBe(250);
+  await smtp.inbox.waitFor("this-test@y.test");
+  expect(smtp.inbox.messages.map((m) => m.envelope.rcptTo[0]?.address)).toEqual([
+    "this-test@y.test",
+  ]);
+  expect(smtp.inbox.attempts.map((a) => a.envelope.rcptTo[0]?.address)).toEqual([
+    "this-test@y.test",
+  ]);
+  c.close();
+});
+
 test("STARTTLS inside a transaction ends it as the client's reset, even if no handshake follows", async () => {
   await using tls = await startTestSmtp({ tls: true });
   const c = await rawClient(tls);
