@@ -253,6 +253,46 @@ describe("reject.<stage>() as nodemailer sees it", () => {
     expect(reject.at("rcpt", { code: 450 }).name).toBe("reject.at(RCPT, 450 4.2.1)");
   });
 
+  test.each([
+    [
+      "reject.mail(550, text)",
+      reject.mail(550, "Sender blocked"),
+      "MAIL",
+      "550 5.7.1 Sender blocked",
+    ],
+    ["reject.mail(553)", reject.mail(553), "MAIL", "553 5.7.1 Mailbox name not allowed"],
+    ["reject.mail(451)", reject.mail(451), "MAIL", "451 4.3.0 Local error in processing"],
+    ["reject.ehlo(550, text)", reject.ehlo(550, "nope"), "EHLO", "550 5.7.1 nope"],
+    ["reject.data(550)", reject.data(550), "DATA", "550 5.5.0 Mailbox unavailable"],
+    [
+      "reject.dataEnd(550, text)",
+      reject.dataEnd(550, "Spam detected"),
+      "DATA_END",
+      "550 5.6.0 Spam detected",
+    ],
+    ["reject.rcpt(552)", reject.rcpt(552), "RCPT", "552 5.2.2 Exceeded storage allocation"],
+    ["reject.rcpt(550, text)", reject.rcpt(550, "Gone"), "RCPT", "550 5.1.1 Gone"],
+    [
+      "reject.mail(550, '5.1.8 text')",
+      reject.mail(550, "5.1.8 Bad sender domain"),
+      "MAIL",
+      "550 5.1.8 Bad sender domain",
+    ],
+  ])(
+    "%s: without an enhanced code it takes the stage's (same class), not a mailbox code",
+    async (_name, fault, stage, expected) => {
+      smtp.use(fault);
+      const c = await RawClient.connect(smtp.port);
+      await c.read();
+      const dialog = [EHLO, MAIL_FROM, "RCPT TO:<bob@example.com>", "DATA", "hi\r\n."];
+      const at = { EHLO: 0, MAIL: 1, RCPT: 2, DATA: 3, DATA_END: 4 }[stage]!;
+      for (const line of dialog.slice(0, at)) await c.command(line);
+      const r = await c.command(dialog[at]!);
+      expect(`${r.code} ${r.lines.at(-1)}`).toBe(expected);
+      c.close();
+    },
+  );
+
   test("a 421 closes the connection after the reply", async () => {
     smtp.use(reject.rcpt(421, "4.4.2 Closing"));
     const client = await RawClient.connect(smtp.port);
