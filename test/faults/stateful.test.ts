@@ -2,6 +2,7 @@ import nodemailer from "nodemailer";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import {
   closeAfterMessages,
+  type FaultContext,
   failTimes,
   greylist,
   partialRecipients,
@@ -103,6 +104,26 @@ describe("closeAfterMessages(k)", () => {
     await expectServesNext(smtp);
     expect(smtp.inbox.messages).toHaveLength(3);
   });
+
+  test.each([
+    ["the sender's address", "app@sender.test"],
+    ["a RegExp", /sender\.test$/],
+    ["a predicate", (ctx: FaultContext) => ctx.address === "app@sender.test"],
+  ])(
+    "a match (%s) picks the MAIL that is refused; every message on the connection counts",
+    async (_n, match) => {
+      smtp.use(closeAfterMessages(1, { match }));
+      const c = await rawClient(smtp);
+      expect((await c.command("MAIL FROM:<app@sender.test>")).code).toBe(250);
+      expect((await c.command("RCPT TO:<bob@example.com>")).code).toBe(250);
+      expect((await c.command("DATA")).code).toBe(354);
+      expect((await c.command("Subject: 1\r\n\r\nbody\r\n.")).code).toBe(250);
+      expect((await c.command("MAIL FROM:<other@elsewhere.test>")).code).toBe(250);
+      expect((await c.command("RSET")).code).toBe(250);
+      expect((await c.command("MAIL FROM:<app@sender.test>")).code).toBe(421);
+      await c.waitClose();
+    },
+  );
 
   test("a nodemailer pool takes the 421 and sends the message on a fresh connection", async () => {
     smtp.use(closeAfterMessages(1));
