@@ -77,6 +77,12 @@ export class Engine {
   pending: { readonly stage: "MAIL" | "RCPT" | "DATA"; readonly command: string } | undefined;
   /** A message whose data has ended and whose reply is not sent yet (a hook or a fault holds it). */
   verdict: DataSink | undefined;
+  /**
+   * LMTP: the envelope index (in `rcptTo`) of each accepted RCPT, in order. RFC 2033
+   * 4.2 wants a reply after the data per successful RCPT, a repeated recipient's
+   * too, while the envelope holds that recipient once. Empty outside LMTP.
+   */
+  readonly lmtpRcpts: number[] = [];
   /** The last reply queued (what a `disconnect.after` fault's client got before the close). */
   private lastSent: Reply | undefined;
 
@@ -344,6 +350,7 @@ export class Engine {
     const s = this.session;
     if (s.envelope.mailFrom || s.envelope.rcptTo.length > 0) s.transaction++;
     s.envelope = emptyEnvelope();
+    if (this.lmtpRcpts.length !== 0) this.lmtpRcpts.length = 0;
     this.releaseCut();
     const used = this.used;
     used.clear();

@@ -122,3 +122,34 @@ describe("a refused login's attempt names its mechanism, and says it failed", ()
     c.close();
   });
 });
+
+/** LHLO, then MAIL, the same recipient twice (differing in case), DATA, the body and QUIT, pipelined. */
+async function lmtpRepeatedRecipient(port: number): Promise<RawClient> {
+  const c = await RawClient.connect(port);
+  await c.read();
+  await c.command("LHLO x");
+  c.write(
+    "MAIL FROM:<s@x.test>\r\nRCPT TO:<a@x.test>\r\nRCPT TO:<A@X.test>\r\nDATA\r\n" +
+      "Subject: x\r\n\r\nhi\r\n.\r\nQUIT\r\n",
+  );
+  return c;
+}
+
+test("LMTP, the same recipient in two RCPTs: two replies after the data, one message", async () => {
+  await using smtp = await startTestSmtp({ lmtp: true });
+  const c = await lmtpRepeatedRecipient(smtp.port);
+  expect((await c.readMany(7)).map((r) => r.code)).toEqual([250, 250, 250, 354, 250, 250, 221]);
+  c.close();
+  const received = await smtp.inbox.waitFor("a@x.test");
+  expect(received.envelope.rcptTo.map((r) => r.address)).toEqual(["A@X.test"]);
+  expect(smtp.inbox.messages).toHaveLength(1);
+});
+
+test("LMTP, reject.dataEnd with a repeated recipient: a refusal per RCPT, one attempt", async () => {
+  await using smtp = await startTestSmtp({ lmtp: true });
+  smtp.use(reject.dataEnd(550));
+  const c = await lmtpRepeatedRecipient(smtp.port);
+  expect((await c.readMany(7)).map((r) => r.code)).toEqual([250, 250, 250, 354, 550, 550, 221]);
+  c.close();
+  expect(smtp.inbox.attempts.map((a) => [a.stage, a.reply?.code])).toEqual([["DATA_END", 550]]);
+});

@@ -535,6 +535,76 @@ describe("LMTP", () => {
       "554 Rejected\r\n",
     ]);
   });
+
+  // RFC 2033 4.2: one reply per successful RCPT, "even if there were multiple
+  // successful RCPT commands giving the same forward-path"; the envelope, and the
+  // callback's array, still hold each address once.
+  test("a repeated recipient gets a reply for each of its RCPTs, its own verdict", async () => {
+    const seen: string[][] = [];
+    const { port } = await start({
+      lmtp: true,
+      onData(stream, session, callback) {
+        stream.resume();
+        stream.on("end", () => {
+          seen.push(session.envelope.rcptTo.map((r) => r.address));
+          callback(
+            null,
+            session.envelope.rcptTo.map((r) =>
+              r.address === "b@example.com"
+                ? new SMTPError(452, "Mailbox full")
+                : `Delivered to ${r.address}`,
+            ),
+          );
+        });
+      },
+    });
+    const c = await connect(port);
+    expect((await c.command("LHLO lmtp.test")).code).toBe(250);
+    c.write(
+      "MAIL FROM:<s@example.com>\r\nRCPT TO:<a@example.com>\r\nRCPT TO:<A@Example.COM>\r\n" +
+        "RCPT TO:<b@example.com>\r\nRCPT TO:<a@example.com>\r\nDATA\r\n",
+    );
+    expect((await c.readMany(6)).map((r) => r.code)).toEqual([250, 250, 250, 250, 250, 354]);
+    c.write("Subject: x\r\n\r\nhi\r\n.\r\nQUIT\r\n");
+    expect((await c.readMany(5)).map((r) => r.raw)).toEqual([
+      "250 Delivered to a@example.com\r\n",
+      "250 Delivered to a@example.com\r\n",
+      "452 Mailbox full\r\n",
+      "250 Delivered to a@example.com\r\n",
+      "221 Bye\r\n",
+    ]);
+    expect(seen).toEqual([["a@example.com", "b@example.com"]]);
+  });
+
+  test("a refused RCPT gets no reply after the data, a repeated accepted one does", async () => {
+    const { port } = await start({
+      lmtp: true,
+      onRcptTo(address, _session, callback) {
+        callback(address.address === "no@example.com" ? new SMTPError(550, "No") : null);
+      },
+    });
+    const c = await connect(port);
+    expect((await c.command("LHLO lmtp.test")).code).toBe(250);
+    c.write(
+      "MAIL FROM:<s@example.com>\r\nRCPT TO:<a@example.com>\r\nRCPT TO:<no@example.com>\r\n" +
+        "RCPT TO:<a@example.com>\r\nDATA\r\nhi\r\n.\r\nQUIT\r\n",
+    );
+    expect((await c.readMany(8)).map((r) => r.code)).toEqual([
+      250, 250, 550, 250, 354, 250, 250, 221,
+    ]);
+  });
+
+  test("with BDAT too: one reply per accepted RCPT after the LAST chunk", async () => {
+    const { port } = await start({ lmtp: true, hideCHUNKING: false });
+    const c = await connect(port);
+    const lhlo = await c.command("LHLO lmtp.test");
+    expect(lhlo.lines).toContain("CHUNKING");
+    c.write(
+      "MAIL FROM:<s@example.com>\r\nRCPT TO:<a@example.com>\r\nRCPT TO:<a@EXAMPLE.com>\r\n" +
+        "BDAT 2 LAST\r\nhiQUIT\r\n",
+    );
+    expect((await c.readMany(6)).map((r) => r.code)).toEqual([250, 250, 250, 250, 250, 221]);
+  });
 });
 
 describe("handlers on the instance, as in smtp-server", () => {

@@ -257,16 +257,14 @@ export function replyToData(e: Engine, replies: readonly Reply[], reason: string
 }
 
 /**
- * SMTP has one reply to the data; LMTP (RFC 2033 4.2) one per accepted recipient,
- * whatever the outcome: a single verdict (a rejection, a size overflow) is repeated.
+ * SMTP has one reply to the data; LMTP (RFC 2033 4.2) one per successful RCPT, in
+ * their order, whatever the outcome: a single verdict (a rejection, a size overflow)
+ * is repeated. `list` is indexed by envelope recipient (onData's array), so a
+ * recipient given in several RCPTs gets its verdict for each of them.
  */
 function perRecipient(e: Engine, list: readonly Reply[]): readonly Reply[] {
   if (!e.config.lmtp) return list.length === 1 ? list : list.slice(0, 1);
-  const n = e.session.envelope.rcptTo.length;
-  return Array.from(
-    { length: n },
-    (_, k) => list[k] ?? list[list.length - 1] ?? REPLIES.lmtpAccepted,
-  );
+  return e.lmtpRcpts.map((at) => list[at] ?? list[list.length - 1] ?? REPLIES.lmtpAccepted);
 }
 
 function complete(

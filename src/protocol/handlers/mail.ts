@@ -104,6 +104,8 @@ function acceptRecipient(e: Engine, line: string, addr: SMTPAddress): void {
   const at = list.length === 0 ? -1 : indexOfRecipient(list, addr.address.toLowerCase());
   if (at === -1) list.push(addr);
   else list[at] = addr; // a repeated recipient replaces the earlier one, as smtp-server does
+  // LMTP answers each accepted RCPT after the data, a repeated one too (RFC 2033 4.2).
+  if (e.config.lmtp) e.lmtpRcpts.push(at === -1 ? list.length - 1 : at);
   e.reply("RCPT", line, REPLIES.acceptedRecipient);
 }
 
