@@ -85,12 +85,20 @@ const TABLE: Readonly<Record<Verb, CommandSpec>> = {
     stage: "AUTH",
     needsHelo: true,
     run: auth,
-    available: (e) => e.config.authMethods.length > 0 && caps(e).has("AUTH"),
+    available: (e) => authOffered(e),
   },
   // Known whatever the options: an untrusted peer gets smtp-server's 550, not 500.
   XCLIENT: { run: xclient },
   XFORWARD: { run: xforward },
 };
+
+/**
+ * Whether AUTH is offered: mechanisms configured and the capability on (the engine
+ * checks `disabledCommands` for the command; the MAIL parameter checks it here).
+ */
+export function authOffered(e: Engine): boolean {
+  return e.config.authMethods.length > 0 && caps(e).has("AUTH") && !isDisabled(e, "AUTH");
+}
 
 /**
  * The spec for an upper-case verb, or undefined. A Map lookup: indexing the table

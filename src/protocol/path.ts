@@ -389,6 +389,8 @@ export interface MailParamContext {
   eightBitMime: boolean;
   /** BINARYMIME advertised (with CHUNKING) */
   binaryMime: boolean;
+  /** AUTH offered -> the AUTH= parameter accepted (RFC 4954 5) */
+  auth: boolean;
   /** parameters this server knows beyond the standard ones (e.g. "AUTH" for MAIL) */
   extraParams?: readonly string[];
 }
@@ -456,8 +458,9 @@ const MAIL_PARAMS: Readonly<Record<string, MailParamCheck>> = {
     out.envid = envid;
     return null;
   },
-  // RFC 4954 5: AUTH=<> or AUTH=xtext(mailbox); kept in args for the application
-  AUTH: () => null,
+  // RFC 4954 5: AUTH=<> or AUTH=xtext(mailbox), a parameter of the extension;
+  // kept in args for the application
+  AUTH: (_value, ctx) => (ctx.auth ? null : unsupported("AUTH")),
 };
 
 function checkSize(value: string | true, ctx: MailParamContext, out: MailParams): Reply | null {

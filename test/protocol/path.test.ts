@@ -50,6 +50,7 @@ const FULL_MAIL_CTX: MailParamContext = {
   smtpUtf8: true,
   eightBitMime: true,
   binaryMime: true,
+  auth: true,
 };
 
 const FULL_RCPT_CTX: RcptParamContext = { dsn: true, smtpUtf8: true };
@@ -482,6 +483,11 @@ describe("checkMailParams", () => {
     const addr = mailArgs(p);
     expect(checkMailParams(addr, FULL_MAIL_CTX)).toEqual({ ok: true, ...defaults });
     expect(addr.args).toEqual({ AUTH: decodeXtext(p.slice(5)) });
+  });
+
+  test("rejects AUTH= with 555 when AUTH is not offered (RFC 4954 5)", () => {
+    const result = checkMailParams(mailArgs("AUTH=<>"), { ...FULL_MAIL_CTX, auth: false });
+    expect(rejected(result)).toEqual(reply(555, "Error: Unsupported parameter AUTH", "5.5.4"));
   });
 
   test.each(["X-FOO=1", "NOTIFY=NEVER", "ORCPT=rfc822;a@b", "XYZ"])(

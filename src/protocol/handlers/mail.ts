@@ -1,5 +1,5 @@
 /** MAIL FROM and RCPT TO (RFC 5321 4.1.1.2-3) with their ESMTP parameters. */
-import { isDisabled } from "../commands.js";
+import { authOffered } from "../commands.js";
 import type { Engine } from "../engine.js";
 import { errorToReply } from "../errors.js";
 import {
@@ -44,7 +44,7 @@ export function mail(e: Engine, args: string, line: string): MaybePromise<void> 
         smtpUtf8: caps.has("SMTPUTF8"),
         eightBitMime: caps.has("8BITMIME"),
         binaryMime: caps.has("BINARYMIME") && caps.has("CHUNKING"),
-        extraParams: cfg.authMethods.length > 0 && !isDisabled(e, "AUTH") ? ["AUTH"] : [],
+        auth: authOffered(e),
       });
   if (!params.ok) return e.reply("MAIL", line, params.reply, "parameters");
   // Set every time: a MAIL refused by a hook may have left its parameters here.
