@@ -519,7 +519,7 @@ export function checkMailParams(addr: SMTPAddress, ctx: MailParamContext): MailP
 export interface RcptParamContext {
   /** DSN advertised -> NOTIFY/ORCPT accepted and validated */
   dsn: boolean;
-  /** SMTPUTF8 in effect: ORCPT may carry non-ASCII (RFC 6533) */
+  /** the transaction's MAIL said SMTPUTF8: ORCPT may carry raw UTF-8 (RFC 6533) */
   smtpUtf8: boolean;
   /** parameters this server knows beyond the standard ones */
   extraParams?: readonly string[];

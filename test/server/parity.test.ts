@@ -99,6 +99,14 @@ const DIFFERENCES: readonly Difference[] = [
     reason:
       "NOTIFY belongs to DSN, which is not advertised: 555 per RFC 5321 4.1.1.11, where smtp-server ignores it",
   },
+  {
+    dialog: "a UTF-8 ORCPT with and without SMTPUTF8",
+    step: "RCPT TO:<b@example.com> ORCPT=utf-8;bö@example.com",
+    reference: [250],
+    ours: [501],
+    reason:
+      "RFC 6533: without SMTPUTF8 in the transaction, ORCPT carries an ASCII utf-8-addr-xtext (\\x{F6}); raw UTF-8 is bad syntax, where smtp-server takes it",
+  },
 ];
 
 /**
@@ -303,6 +311,20 @@ const DIALOGS: readonly Dialog[] = [
       cmd(MAIL),
       cmd("RCPT TO:<b@example.com> NOTIFY=SUCCESS"),
       cmd("RCPT TO:<c@example.com>"),
+      cmd("QUIT"),
+    ],
+  },
+  {
+    name: "a UTF-8 ORCPT with and without SMTPUTF8",
+    options: { hideDSN: false },
+    steps: [
+      cmd("EHLO client.test"),
+      cmd(MAIL),
+      cmd("RCPT TO:<b@example.com> ORCPT=utf-8;bö@example.com"),
+      cmd("RCPT TO:<c@example.com> ORCPT=utf-8;c\\x{F6}@example.com"),
+      cmd("RSET"),
+      cmd("MAIL FROM:<a@example.com> SMTPUTF8"),
+      cmd("RCPT TO:<d@example.com> ORCPT=utf-8;dö@example.com"),
       cmd("QUIT"),
     ],
   },

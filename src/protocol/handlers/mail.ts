@@ -83,7 +83,8 @@ export function rcpt(e: Engine, args: string, line: string): MaybePromise<void> 
   const checked = parsed.value.args
     ? checkRcptParams(parsed.value, {
         dsn: cfg.capabilities.has("DSN"),
-        smtpUtf8: cfg.capabilities.has("SMTPUTF8"),
+        // RFC 6533: raw UTF-8 in ORCPT only in a transaction whose MAIL said SMTPUTF8.
+        smtpUtf8: e.session.envelope.smtpUtf8,
       })
     : parsed;
   if (!checked.ok) return e.reply("RCPT", line, checked.reply, "parameters");
