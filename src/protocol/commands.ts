@@ -2,6 +2,7 @@
  * The command table, typed against the verb union. Cross-cutting gates are flags
  * (`needsHelo`, `needsAuth`) checked by the engine's guard, not code in handlers.
  */
+import type { Capability } from "./capabilities.js";
 import type { Engine } from "./engine.js";
 import { auth, startTls } from "./handlers/auth.js";
 import { bdat, bdatOutOfOrder, data, dataOutOfOrder, refusedBdat } from "./handlers/data.js";
@@ -54,6 +55,24 @@ export interface CommandSpec {
 
 const caps = (e: Engine) => e.config.capabilities;
 
+/**
+ * Whether the session can use extensions: it did not open with HELO, whose reply
+ * offers none (RFC 5321 2.2.1, 4.1.1.1). Before any greeting it is true, so that a
+ * command that needs one gets its 503 for want of EHLO rather than a 502.
+ */
+export function esmtpSession(e: Engine): boolean {
+  return e.session.openingCommand !== "HELO";
+}
+
+/**
+ * Whether `capability` is offered to this client, as its EHLO/LHLO reply says: on,
+ * and the session not opened with HELO. What decides whether a command or a MAIL/RCPT
+ * parameter of the extension exists.
+ */
+export function offered(e: Engine, capability: Capability): boolean {
+  return esmtpSession(e) && caps(e).has(capability);
+}
+
 const TABLE: Readonly<Record<Verb, CommandSpec>> = {
   EHLO: { stage: "EHLO", run: greet("EHLO") },
   HELO: { stage: "HELO", run: greet("HELO") },
@@ -68,7 +87,7 @@ const TABLE: Readonly<Record<Verb, CommandSpec>> = {
     run: bdat,
     skipped: refusedBdat,
     outOfOrder: bdatOutOfOrder,
-    available: (e) => caps(e).has("CHUNKING"),
+    available: (e) => offered(e, "CHUNKING"),
   },
   RSET: { stage: "RSET", run: rset },
   NOOP: { run: noop },

@@ -373,6 +373,12 @@ function parseParams(
 // MAIL parameters
 
 export interface MailParamContext {
+  /**
+   * The session opened with EHLO/LHLO. After HELO nothing was offered: SIZE= is
+   * refused (555) like the other flags' parameters; after EHLO it is taken whether or
+   * not SIZE was advertised, as smtp-server does
+   */
+  esmtp: boolean;
   /** maximum message size in octets; 0 = no limit */
   size: number;
   /** the limit is not advertised, so a larger declared SIZE is not refused */
@@ -391,7 +397,7 @@ export interface MailParamContext {
   binaryMime: boolean;
   /** AUTH offered -> the AUTH= parameter accepted (RFC 4954 5) */
   auth: boolean;
-  /** parameters this server knows beyond the standard ones (e.g. "AUTH" for MAIL) */
+  /** parameters this server knows beyond the standard ones */
   extraParams?: readonly string[];
 }
 
@@ -464,6 +470,7 @@ const MAIL_PARAMS: Readonly<Record<string, MailParamCheck>> = {
 };
 
 function checkSize(value: string | true, ctx: MailParamContext, out: MailParams): Reply | null {
+  if (!ctx.esmtp) return unsupported("SIZE");
   if (value === true || !SIZE_RE.test(value)) return BAD_SIZE;
   const declared = Number(value);
   if (!ctx.hideSize && ctx.size > 0 && declared > ctx.size) {

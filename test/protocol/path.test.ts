@@ -42,6 +42,7 @@ function rcptArgs(text: string): SMTPAddress {
 }
 
 const FULL_MAIL_CTX: MailParamContext = {
+  esmtp: true,
   size: 1000,
   hideSize: false,
   dsn: true,
@@ -382,6 +383,11 @@ describe("checkMailParams", () => {
   ])("accepts a declared SIZE within the limit (ctx %j, %s)", (over, params, size) => {
     const result = checkMailParams(mailArgs(params), { ...FULL_MAIL_CTX, ...over });
     expect(result).toMatchObject({ ok: true, declaredSize: size });
+  });
+
+  test("rejects SIZE with 555 after HELO (esmtp: false), where nothing was offered", () => {
+    const result = checkMailParams(mailArgs("SIZE=10"), { ...FULL_MAIL_CTX, esmtp: false });
+    expect(rejected(result)).toEqual(reply(555, "Error: Unsupported parameter SIZE", "5.5.4"));
   });
 
   test("rejects a declared SIZE over the limit with 552 and enhanced code 5.3.4", () => {

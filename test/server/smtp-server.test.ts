@@ -463,6 +463,39 @@ describe("the session handed to hooks", () => {
     expect((await c.command("MAIL FROM:<a@example.com>")).code).toBe(250);
     expect(types).toEqual(["SMTP"]);
   });
+
+  test("after HELO no extension is offered: its parameters and BDAT are refused, as after EHLO they are taken", async () => {
+    const { port } = await start({ size: 1000, hideDSN: false, hideCHUNKING: false });
+    const codes = async (hello: string) => {
+      const c = await connect(port);
+      await c.read();
+      await c.command(`${hello} old.example`);
+      const out: number[] = [];
+      for (const line of [
+        "MAIL FROM:<a@example.com> SIZE=10",
+        "MAIL FROM:<a@example.com> BODY=8BITMIME",
+        "MAIL FROM:<a@example.com> AUTH=<>",
+        "MAIL FROM:<a@example.com> RET=FULL",
+        "MAIL FROM:<a@example.com> SMTPUTF8",
+        "RSET",
+        "MAIL FROM:<a@example.com>",
+        "RCPT TO:<b@example.com> NOTIFY=NEVER",
+        "RCPT TO:<b@example.com>",
+        "BDAT 0 LAST",
+      ]) {
+        const r = await c.command(line);
+        out.push(r.code);
+        // A MAIL with a parameter that was taken: the next one needs a fresh transaction.
+        if (line.startsWith("MAIL FROM:<a@example.com> ") && r.code === 250) {
+          await c.command("RSET");
+        }
+      }
+      c.close();
+      return out;
+    };
+    expect(await codes("HELO")).toEqual([555, 501, 555, 555, 555, 250, 250, 555, 250, 502]);
+    expect(await codes("EHLO")).toEqual([250, 250, 250, 250, 250, 250, 250, 250, 250, 250]);
+  });
 });
 
 describe("options that shape the greeting and EHLO", () => {

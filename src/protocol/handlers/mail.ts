@@ -1,10 +1,11 @@
 /** MAIL FROM and RCPT TO (RFC 5321 4.1.1.2-3) with their ESMTP parameters. */
-import { authOffered } from "../commands.js";
+import { authOffered, esmtpSession, offered } from "../commands.js";
 import type { Engine } from "../engine.js";
 import { errorToReply } from "../errors.js";
 import {
   checkMailParams,
   checkRcptParams,
+  type MailParamContext,
   NO_MAIL_PARAMS,
   parseMailFrom,
   parseRcptTo,
@@ -26,26 +27,13 @@ export function rcptOutOfOrder(e: Engine): Reply | undefined {
 
 export function mail(e: Engine, args: string, line: string): MaybePromise<void> {
   const cfg = e.config;
-  const caps = cfg.capabilities;
   const parsed = parseMailFrom(args, { lenient: cfg.lenientAddressParsing });
   if (!parsed.ok) return e.reply("MAIL", line, parsed.reply, "syntax");
   const nested = mailOutOfOrder(e);
   if (nested) return e.reply("MAIL", line, nested, "sequence");
   const addr = parsed.value;
   // Without parameters there is nothing to check (the context costs more than that).
-  const params = !addr.args
-    ? NO_MAIL_PARAMS
-    : checkMailParams(addr, {
-        size: cfg.size,
-        hideSize: cfg.hideSize,
-        dsn: caps.has("DSN"),
-        secure: e.session.secure,
-        requireTls: caps.has("REQUIRETLS"),
-        smtpUtf8: caps.has("SMTPUTF8"),
-        eightBitMime: caps.has("8BITMIME"),
-        binaryMime: caps.has("BINARYMIME") && caps.has("CHUNKING"),
-        auth: authOffered(e),
-      });
+  const params = !addr.args ? NO_MAIL_PARAMS : checkMailParams(addr, mailParamContext(e));
   if (!params.ok) return e.reply("MAIL", line, params.reply, "parameters");
   // Set every time: a MAIL refused by a hook may have left its parameters here.
   const env = e.session.envelope;
@@ -57,6 +45,28 @@ export function mail(e: Engine, args: string, line: string): MaybePromise<void> 
   }
   noteMailExtensions(e, addr);
   return settle(e, "MAIL", line, addr, acceptSender);
+}
+
+/**
+ * What the client was offered (`offered` in commands.ts, read once): after HELO,
+ * nothing, so every extension's parameter is refused as not offered.
+ */
+function mailParamContext(e: Engine): MailParamContext {
+  const cfg = e.config;
+  const caps = cfg.capabilities;
+  const esmtp = esmtpSession(e);
+  return {
+    esmtp,
+    size: cfg.size,
+    hideSize: cfg.hideSize,
+    dsn: esmtp && caps.has("DSN"),
+    secure: e.session.secure,
+    requireTls: esmtp && caps.has("REQUIRETLS"),
+    smtpUtf8: esmtp && caps.has("SMTPUTF8"),
+    eightBitMime: esmtp && caps.has("8BITMIME"),
+    binaryMime: esmtp && caps.has("BINARYMIME") && caps.has("CHUNKING"),
+    auth: esmtp && authOffered(e),
+  };
 }
 
 function acceptSender(e: Engine, line: string, addr: SMTPAddress): void {
@@ -82,7 +92,7 @@ export function rcpt(e: Engine, args: string, line: string): MaybePromise<void> 
   if (!parsed.ok) return e.reply("RCPT", line, parsed.reply, "syntax");
   const checked = parsed.value.args
     ? checkRcptParams(parsed.value, {
-        dsn: cfg.capabilities.has("DSN"),
+        dsn: offered(e, "DSN"),
         // RFC 6533: raw UTF-8 in ORCPT only in a transaction whose MAIL said SMTPUTF8.
         smtpUtf8: e.session.envelope.smtpUtf8,
       })
