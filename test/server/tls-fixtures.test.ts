@@ -11,7 +11,7 @@ const pem = (name: string): Buffer => readFileSync(new URL(name, dir));
 const x509 = (name: string): X509Certificate => new X509Certificate(pem(name));
 
 const ca = x509("ca.pem");
-const leaves = ["localhost.pem", "expired.pem", "wrong-host.pem"] as const;
+const leaves = ["localhost.pem", "expired.pem", "wrong-host.pem", "client.pem"] as const;
 
 describe("the test certificate files", () => {
   test("the CA is a self-signed CA named smtp-fixture test CA", () => {
@@ -27,13 +27,17 @@ describe("the test certificate files", () => {
     expect(cert.verify(ca.publicKey)).toBe(true);
   });
 
-  test.each(["ca-key.pem", "localhost-key.pem", "expired-key.pem", "wrong-host-key.pem"])(
-    "%s is the private key of its certificate",
-    (keyName) => {
-      const certName = keyName.replace("-key", "");
-      expect(x509(certName).checkPrivateKey(createPrivateKey(pem(keyName)))).toBe(true);
-    },
-  );
+  test.each([
+    "ca-key.pem",
+    "localhost-key.pem",
+    "expired-key.pem",
+    "wrong-host-key.pem",
+    "client-key.pem",
+    "self-signed-client-key.pem",
+  ])("%s is the private key of its certificate", (keyName) => {
+    const certName = keyName.replace("-key", "");
+    expect(x509(certName).checkPrivateKey(createPrivateKey(pem(keyName)))).toBe(true);
+  });
 
   test("localhost.pem covers localhost, 127.0.0.1 and ::1 for server auth", () => {
     const cert = x509("localhost.pem");
@@ -51,6 +55,21 @@ describe("the test certificate files", () => {
       expect(new Date(notAfter).getUTCFullYear()).toBeLessThan(9999);
       expect(Date.parse(cert.validFrom)).toBeLessThan(Date.now());
     }
+  });
+
+  test.each(["client.pem", "self-signed-client.pem"])(
+    "%s is for client auth and stays valid for decades",
+    (name) => {
+      const cert = x509(name);
+      expect(cert.keyUsage).toEqual(["1.3.6.1.5.5.7.3.2"]); // EKU clientAuth
+      expect(Date.parse(cert.validTo)).toBeGreaterThan(Date.now() + 50 * 365 * 24 * 3600 * 1000);
+    },
+  );
+
+  test("self-signed-client.pem is signed by its own key, not by the test CA", () => {
+    const cert = x509("self-signed-client.pem");
+    expect(cert.checkIssued(ca)).toBe(false);
+    expect(cert.verify(cert.publicKey)).toBe(true);
   });
 
   test("expired.pem names localhost but expired in the past", () => {
