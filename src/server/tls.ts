@@ -27,6 +27,8 @@ export function upgradeToTls(owner: ConnectionOwner, conn: Connection): Promise<
   // The options as updateSecureContext() last left them.
   const o = owner.currentTlsOptions();
   const userSni = o.SNICallback;
+  const requestCert = Boolean(o.requestCert);
+  const rejectUnauthorized = Boolean(o.rejectUnauthorized && requestCert);
   return new Promise<TLSSocket>((resolve, reject) => {
     const socket = new TLSSocket(plain, {
       isServer: true,
@@ -48,8 +50,8 @@ export function upgradeToTls(owner: ConnectionOwner, conn: Connection): Promise<
           cb(null, ctx ?? owner.secureContext());
         });
       },
-      requestCert: Boolean(o.requestCert),
-      rejectUnauthorized: Boolean(o.rejectUnauthorized && o.requestCert),
+      requestCert,
+      rejectUnauthorized,
     });
     let done = false;
     const fail = (err: Error) => {
@@ -62,6 +64,8 @@ export function upgradeToTls(owner: ConnectionOwner, conn: Connection): Promise<
     socket.once("error", fail);
     socket.once("close", () => fail(new Error("connection closed during the TLS handshake")));
     socket.once("secure", () => {
+      const refused = requestCert ? judgeClientCertificate(socket, rejectUnauthorized) : undefined;
+      if (refused) return fail(refused);
       socket.removeListener("error", fail);
       socket.on("error", (err) => owner.socketError(conn, err));
       socket.on("close", () => plain.destroy());
@@ -75,4 +79,24 @@ export function upgradeToTls(owner: ConnectionOwner, conn: Connection): Promise<
       resolve(socket);
     });
   });
+}
+
+/**
+ * The client certificate, judged as tls.Server judges it for the sockets it accepts
+ * (and smtp-server's verifyPeerCertificate): OpenSSL fails the handshake only for a
+ * missing certificate, so an untrusted one is ours to refuse. Sets `authorized`, or
+ * `authorizationError` (the code, a string, as Node sets it); returns the error that
+ * refuses the connection (with `rejectUnauthorized`). A runtime without the verify
+ * result on the handle (Bun) keeps what it set itself.
+ */
+function judgeClientCertificate(socket: TLSSocket, rejectUnauthorized: boolean): Error | undefined {
+  const handle = (socket as TLSSocket & { _handle?: { verifyError?: () => Error | null } })._handle;
+  if (typeof handle?.verifyError !== "function") return undefined;
+  const err = handle.verifyError() as (Error & { code?: string }) | null;
+  if (!err) {
+    socket.authorized = true;
+    return undefined;
+  }
+  (socket as { authorizationError: unknown }).authorizationError = err.code;
+  return rejectUnauthorized ? err : undefined;
 }

@@ -3,7 +3,7 @@
  * (multi-line aware), and waits on events, never on time.
  */
 import { connect, type Socket } from "node:net";
-import { type TLSSocket, connect as tlsConnect } from "node:tls";
+import { type ConnectionOptions, type TLSSocket, connect as tlsConnect } from "node:tls";
 
 export interface RawReply {
   code: number;
@@ -31,9 +31,15 @@ export class RawClient {
     });
   }
 
-  static connectTls(port: number, ca: Buffer, servername = "localhost"): Promise<RawClient> {
+  /** `extra`: more TLS options (a client certificate: `key`, `cert`). */
+  static connectTls(
+    port: number,
+    ca: Buffer,
+    servername = "localhost",
+    extra: ConnectionOptions = {},
+  ): Promise<RawClient> {
     return new Promise((resolve, reject) => {
-      const socket = tlsConnect({ port, host: "127.0.0.1", ca, servername }, () =>
+      const socket = tlsConnect({ port, host: "127.0.0.1", ca, servername, ...extra }, () =>
         resolve(new RawClient(socket)),
       );
       socket.once("error", reject);
@@ -108,12 +114,16 @@ export class RawClient {
     while (!this.closed) await new Promise<void>((resolve) => this.waiters.push(resolve));
   }
 
-  /** Upgrades this connection in place after a 220 to STARTTLS. */
-  async startTls(ca: Buffer, servername = "localhost"): Promise<void> {
+  /** Upgrades this connection in place after a 220 to STARTTLS; `extra` as for connectTls. */
+  async startTls(
+    ca: Buffer,
+    servername = "localhost",
+    extra: ConnectionOptions = {},
+  ): Promise<void> {
     const plain = this.socket;
     plain.removeAllListeners("data");
     const secure = await new Promise<TLSSocket>((resolve, reject) => {
-      const s = tlsConnect({ socket: plain, ca, servername }, () => resolve(s));
+      const s = tlsConnect({ socket: plain, ca, servername, ...extra }, () => resolve(s));
       s.once("error", reject);
     });
     this.socket = secure;

@@ -27,6 +27,12 @@ const pem = (name: string): Buffer =>
 const ca = pem("ca.pem");
 const localhost = { key: pem("localhost-key.pem"), cert: pem("localhost.pem") };
 const wrongHost = { key: pem("wrong-host-key.pem"), cert: pem("wrong-host.pem") };
+/** Client certificates: one the test CA signed, one nobody trusts. */
+const trustedClient = { key: pem("client-key.pem"), cert: pem("client.pem") };
+const selfSignedClient = {
+  key: pem("self-signed-client-key.pem"),
+  cert: pem("self-signed-client.pem"),
+};
 
 interface Received {
   raw: string;
@@ -330,6 +336,81 @@ describe("onSecure", () => {
     await s.server.close();
     expect(closed).toHaveLength(1);
   });
+});
+
+describe("client certificates (requestCert, rejectUnauthorized), as tls.Server and smtp-server judge them", () => {
+  interface Judged {
+    authorized: boolean;
+    authorizationError: unknown;
+  }
+
+  /** A server asking for a client certificate (verified against the test CA); what onSecure saw. */
+  async function startAsking(implicit: boolean, rejectUnauthorized: boolean) {
+    const judged: Judged[] = [];
+    const s = await start({
+      secure: implicit,
+      ca,
+      requestCert: true,
+      rejectUnauthorized,
+      onSecure(socket, _session, callback) {
+        judged.push({
+          authorized: socket.authorized,
+          authorizationError: socket.authorizationError,
+        });
+        callback();
+      },
+    });
+    return { s, judged };
+  }
+
+  /** Connects with `client`'s certificate, over implicit TLS or with EHLO and STARTTLS. */
+  async function connectWith(port: number, implicit: boolean, client: typeof trustedClient) {
+    if (implicit) return RawClient.connectTls(port, ca, "localhost", client);
+    const { client: c } = await ehlo(port);
+    expect((await c.command("STARTTLS")).code).toBe(220);
+    await c.startTls(ca, "localhost", client);
+    return c;
+  }
+
+  const modes = [
+    ["STARTTLS", false],
+    ["implicit TLS", true],
+  ] as const;
+
+  const letIn = [
+    ["a certificate the CA signed is authorized", trustedClient, true, true, null],
+    [
+      "without rejectUnauthorized a self-signed certificate is not authorized, with the reason",
+      selfSignedClient,
+      false,
+      false,
+      "DEPTH_ZERO_SELF_SIGNED_CERT",
+    ],
+  ] as const;
+  test.each(
+    modes.flatMap(([mode, implicit]) => letIn.map((row) => [mode, implicit, ...row] as const)),
+  )(
+    "%s: %s, and the session goes on",
+    async (_mode, implicit, _, client, rejectUnauthorized, authorized, authorizationError) => {
+      const { s, judged } = await startAsking(implicit, rejectUnauthorized);
+      const c = await connectWith(s.port, implicit, client);
+      if (implicit) expect((await c.read()).code).toBe(220);
+      expect((await c.command("EHLO client.test")).code).toBe(250);
+      c.close();
+      expect(judged).toEqual([{ authorized, authorizationError }]);
+    },
+  );
+
+  test.each(modes)(
+    "%s: with rejectUnauthorized a self-signed certificate is refused: closed, reported, onSecure not called",
+    async (_, implicit) => {
+      const { s, judged } = await startAsking(implicit, true);
+      const c = await connectWith(s.port, implicit, selfSignedClient);
+      await expect(c.read()).rejects.toThrow(/connection closed/);
+      expect(await reportedErrors(s, 1)).toEqual([expect.stringMatching(/self[- ]signed/i)]);
+      expect(judged).toEqual([]);
+    },
+  );
 });
 
 describe("certificates: updateSecureContext and sniOptions", () => {
