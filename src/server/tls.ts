@@ -67,7 +67,15 @@ export function upgradeToTls(owner: ConnectionOwner, conn: Connection): Promise<
       const refused = requestCert ? judgeClientCertificate(socket, rejectUnauthorized) : undefined;
       if (refused) return fail(refused);
       socket.removeListener("error", fail);
-      socket.on("error", (err) => owner.socketError(conn, err));
+      // A TLS error once the session is up (a bad record): a server TLSSocket that no
+      // tls.Server owns reports it only as '_tlsError', and stays open (smtp-server
+      // listens for it too). Either way the connection is over.
+      const broken = (err: Error) => {
+        owner.socketError(conn, err);
+        socket.destroy();
+      };
+      socket.on("error", broken);
+      socket.on("_tlsError", broken);
       socket.on("close", () => plain.destroy());
       const s = conn.session;
       s.secure = true;

@@ -707,6 +707,26 @@ describe("broken TLS clients leave the server serving others", () => {
     await stillServes(s, true);
   });
 
+  test.each([
+    ["after STARTTLS", false],
+    ["on an implicit-TLS port", true],
+  ])(
+    "garbage on the TCP connection once TLS is up (%s): the server drops the connection at once",
+    async (_, implicit) => {
+      // A long socketTimeout: only the TLS error can end the connection before the test times out.
+      const s = await startQuiet({ secure: implicit, socketTimeout: 60_000 });
+      const client = implicit ? await RawClient.connect(s.port) : (await ehlo(s.port)).client;
+      if (!implicit) expect((await client.command("STARTTLS")).code).toBe(220);
+      const tcp = client.socket;
+      await client.startTls(ca);
+      if (implicit) expect((await client.read()).code).toBe(220);
+      expect((await client.command("EHLO client.test")).code).toBe(250);
+      tcp.write(garbage);
+      await client.waitClose();
+      await stillServes(s, implicit);
+    },
+  );
+
   test("a client that disconnects mid-handshake after STARTTLS", async () => {
     const hello = await captureClientHello();
     const s = await startQuiet();
