@@ -100,8 +100,12 @@ export interface EngineHost {
   auth(request: AuthRequest): MaybePromise<AuthOutcome>;
   /** A transaction's data begins (DATA accepted, or the first BDAT). */
   openData(): DataSink;
-  /** Upgrade to TLS after `220 Ready to start TLS`; input resumes on the TLS stream. */
-  startTls(): Promise<void>;
+  /**
+   * Upgrade to TLS after `220 Ready to start TLS`; input resumes on the TLS stream.
+   * `secured` (the session's reset, RFC 3207 4.2) is called once the handshake is
+   * done, before anything else (the onSecure hook, a log entry) sees the session.
+   */
+  startTls(secured: () => void): Promise<void>;
   /** A STARTTLS fault: fail the handshake that follows the 220; resolves when done. */
   failTls?(mode: "alert" | "close"): Promise<void>;
   /** The fault seam: asked before each command runs. */

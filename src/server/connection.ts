@@ -516,13 +516,14 @@ export class Connection implements EngineHost {
     return streamSink(this, owner.hooks.onData, owner.engineConfig.lmtp, owner);
   }
 
-  startTls(): Promise<void> {
+  startTls(secured: () => void): Promise<void> {
     // A dripped 220 (a fault) is written in full first: the client starts the
     // handshake only after the whole line. Nothing read meanwhile is taken for SMTP.
     this.socket.removeListener("data", this.onBytes);
     const upgraded = this.dripping ? this.dripping.then(() => this.upgrade()) : this.upgrade();
     return upgraded.then(
       async () => {
+        secured();
         if (this.log) {
           const cipher = (this.socket as TLSSocket).getCipher?.()?.name;
           this.log.info(

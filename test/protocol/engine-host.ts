@@ -186,9 +186,10 @@ export class FakeHost implements EngineHost {
     return sink;
   }
 
-  startTls(): Promise<void> {
+  startTls(secured: () => void): Promise<void> {
     this.tlsStarts++;
-    return Promise.resolve();
+    // The handshake is done later, as on a socket: not within the STARTTLS command.
+    return Promise.resolve().then(secured);
   }
 
   intercept(stage: Stage, command: string): MaybePromise<Directive | undefined> {

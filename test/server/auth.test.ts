@@ -426,6 +426,41 @@ describe("AUTH dialog (raw)", () => {
     client.close();
   });
 
+  test("STARTTLS resets the session before onSecure, as smtp-server does (RFC 3207 4.2)", async () => {
+    const seen: Array<Partial<SMTPSession>> = [];
+    const upgraded: unknown[] = [];
+    const { client } = await authed({
+      onSecure(_socket, session, callback) {
+        const { user, hostNameAppearsAs, openingCommand, transmissionType, secure } = session;
+        seen.push({ user, hostNameAppearsAs, openingCommand, transmissionType, secure });
+        callback();
+      },
+      logger: {
+        info: (entry) => {
+          if (entry.tnx === "starttls") upgraded.push(entry.user);
+        },
+      },
+    });
+    expect((await client.command(`AUTH PLAIN ${plainToken()}`)).code).toBe(235);
+    expect((await client.command("STARTTLS")).code).toBe(220);
+    await client.startTls(ca);
+    // Reading over TLS resumes only once onSecure has called back.
+    expect((await client.command("NOOP")).code).toBe(250);
+    // No EHLO over TLS yet: SMTP, as before the first EHLO (README: no SMTPS).
+    expect(seen).toEqual([
+      {
+        user: undefined,
+        hostNameAppearsAs: "",
+        openingCommand: "",
+        transmissionType: "SMTP",
+        secure: true,
+      },
+    ]);
+    // The "Connection upgraded to TLS" entry no longer names the plaintext identity.
+    expect(upgraded).toEqual([undefined]);
+    client.close();
+  });
+
   test("STARTTLS forgets an identity from the plaintext part (RFC 3207 4.2)", async () => {
     const { client } = await authed();
     expect((await client.command(`AUTH PLAIN ${plainToken()}`)).code).toBe(235);

@@ -122,19 +122,22 @@ export function startTls(e: Engine, args: string, line: string): MaybePromise<vo
   // A transaction the client had open is over with its STARTTLS, whether or not the
   // handshake then succeeds.
   e.resetTransaction("client reset (STARTTLS)");
-  return e.host.startTls().then(
-    () => {
-      // RFC 3207 4.2: the server discards what it learnt from the client before the
-      // handshake; the client must start over with EHLO.
-      // Nor does an AUTH identity from the plaintext part (allowInsecureAuth) carry over.
-      e.sessionUsed.length = 0;
-      const s = e.session;
-      s.hostNameAppearsAs = "";
-      s.openingCommand = "";
-      s.user = undefined;
-      s.secure = true;
-      e.usedForSession("STARTTLS");
-    },
+  // RFC 3207 4.2: once the handshake is done, the server discards what it learnt from
+  // the client before it, and the client must start over with EHLO; nor does an AUTH
+  // identity from the plaintext part (allowInsecureAuth) carry over. The host calls
+  // this before anything sees the secured session (onSecure, its log entry).
+  const forget = () => {
+    e.sessionUsed.length = 0;
+    const s = e.session;
+    s.hostNameAppearsAs = "";
+    s.openingCommand = "";
+    s.user = undefined;
+    s.secure = true;
+    s.transmissionType = transmissionType(e);
+    e.usedForSession("STARTTLS");
+  };
+  return e.host.startTls(forget).then(
+    () => undefined,
     () => e.close(),
   );
 }

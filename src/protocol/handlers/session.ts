@@ -74,7 +74,8 @@ export function extensions(e: Engine): string[] {
 
 export function transmissionType(e: Engine): TransmissionType {
   const s = e.session;
-  const base = e.config.lmtp ? "LMTP" : s.openingCommand === "HELO" ? "SMTP" : "ESMTP";
+  // Before EHLO (and after STARTTLS, which forgets it) as after HELO: plain SMTP.
+  const base = e.config.lmtp ? "LMTP" : s.openingCommand === "EHLO" ? "ESMTP" : "SMTP";
   if (base === "SMTP") return "SMTP";
   const suffix = `${s.secure ? "S" : ""}${s.user !== undefined ? "A" : ""}`;
   return `${base}${suffix}` as TransmissionType;
