@@ -43,6 +43,8 @@ expectTypeOf(startTestSmtp).toBeCallableWith({
 expectTypeOf(startTestSmtp()).resolves.toEqualTypeOf<TestSmtp>();
 // @ts-expect-error an unknown profile
 void startTestSmtp({ profile: "sendmail" });
+// @ts-expect-error the certificate goes in tls: { key, cert, ca }, not at the top level
+void startTestSmtp({ tls: true, key: "k", cert: "c" });
 // @ts-expect-error onData is not a fixture option: the inbox records every message
 void startTestSmtp({ onData: () => {} });
 expectTypeOf(testSmtp).returns.toEqualTypeOf<TestSmtp>();
