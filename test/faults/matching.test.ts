@@ -194,6 +194,11 @@ describe("use(), listFaults() and resetFaults()", () => {
     ]);
   });
 
+  test("of the faults given to one use(a, b), the first decides (as in msw)", async () => {
+    smtp.use(reject.rcpt(451), reject.rcpt(552));
+    expect((await sendFails(smtp)).responseCode).toBe(451);
+  });
+
   test("resetFaults() goes back to the faults given at start", async () => {
     smtp.use(reject.mail(451), greylist());
     smtp.resetFaults();
