@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import {
+  chaos,
   type FaultContext,
   greylist,
   partialRecipients,
@@ -265,6 +266,36 @@ describe("scoped faults", () => {
     expect(ra.ok).toBe(false);
     expect(rb.ok).toBe(true);
     expect((await send(smtp, { to: a.address("u") })).ok).toBe(true); // the greylist retry
+  });
+
+  test("one greylist() object scoped in two concurrent tests keeps each test's triplets", async () => {
+    const shared = greylist();
+    const a = smtp.inbox.scope("a");
+    const b = smtp.inbox.scope("b");
+    smtp.use(withScope(a, shared));
+    expect((await send(smtp, { to: a.address("u") })).ok).toBe(false); // a's first try
+    smtp.use(withScope(b, shared)); // the other test installs the same fault object
+    expect((await send(smtp, { to: a.address("u") })).ok).toBe(true); // a's retry passes
+    expect((await send(smtp, { to: b.address("u") })).ok).toBe(false);
+  });
+
+  test("one chaos() object scoped in two concurrent tests keeps each test's random sequence", async () => {
+    const make = () => chaos({ probability: 0.5, seed: 3, actions: [reject.rcpt(451)] });
+    const outcomes = async (scope: ReturnType<typeof smtp.inbox.scope>, n: number) => {
+      const out: boolean[] = [];
+      for (let i = 0; i < n; i++) out.push((await send(smtp, { to: scope.address(`u${i}`) })).ok);
+      return out;
+    };
+    const alone = smtp.inbox.scope("alone");
+    smtp.use(withScope(alone, make()));
+    const expected = await outcomes(alone, 6); // the seed's sequence, undisturbed
+    expect(expected.slice(0, 3)).not.toEqual(expected.slice(3)); // so a restart would show
+    const shared = make();
+    const a = smtp.inbox.scope("a");
+    smtp.use(withScope(a, shared));
+    const first = await outcomes(a, 3);
+    smtp.use(withScope(smtp.inbox.scope("b"), shared)); // the other test's use()
+    expect([...first, ...(await outcomes(a, 3))]).toEqual(expected);
   });
 
   test("at DATA_END a scoped fault fires when any recipient is the scope's", async () => {
