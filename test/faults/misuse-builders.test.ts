@@ -183,6 +183,30 @@ describe("a match that is not an address is refused (it would never match)", () 
   });
 });
 
+describe("an address where the reply text goes is refused (it would refuse everyone)", () => {
+  test.each([
+    [
+      "reject.rcpt(550, address)",
+      () => reject.rcpt(550, "bob@x.test"),
+      'reject.rcpt(): the text after the code, "bob@x.test", is an address: as reply text it would refuse every command of the stage, not that address\'s. To match it, put it first: reject.rcpt("bob@x.test", 550); for reply text that is an address, reject.rcpt({ code: 550, message: "bob@x.test" })',
+    ],
+    [
+      "reject.mail(451, domain, options)",
+      () => reject.mail(451, "@spam.test", { once: true }),
+      'put it first: reject.mail("@spam.test", 451)',
+    ],
+  ])("%s", (_what, make, message) => {
+    expect(make).toThrow(TypeError);
+    expect(make).toThrow(message);
+  });
+
+  test("text with an address in it, and an address in the options, still work", () => {
+    expect(() => reject.rcpt(550, "5.1.1 <bob@x.test>: Recipient address rejected")).not.toThrow();
+    expect(() => reject.rcpt({ code: 550, message: "bob@x.test" })).not.toThrow();
+    expect(() => reject.rcpt("bob@x.test", 550, "No such user")).not.toThrow();
+  });
+});
+
 describe("partialRecipients keys must be addresses", () => {
   test("a key in angle brackets is refused, naming the address to write", () => {
     expect(() => partialRecipients({ "<bob@x.test>": 550 })).toThrow(
