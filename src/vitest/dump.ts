@@ -145,7 +145,11 @@ function errorText(task: Task): string {
     return `${task.name}\n\nExpect test to fail: it is a test.fails test, and it passed.\n`;
   }
   const errors = task.result?.errors ?? [];
-  const text = errors.map((e) => e.stack || `${e.name ?? "Error"}: ${e.message}`);
+  // An assertion's expected/received diff, as the runner prints it, after its stack.
+  const text = errors.map((e) => {
+    const head = e.stack || `${e.name ?? "Error"}: ${e.message}`;
+    return typeof e.diff === "string" && e.diff !== "" ? `${head}\n\n${e.diff}` : head;
+  });
   // Plain text for an editor or a CI artifact: without the terminal's colour codes.
   return stripVTControlCharacters(`${task.name}\n\n${text.join("\n\n")}\n`);
 }
@@ -188,8 +192,9 @@ const MAX_NAME = 120;
 
 /**
  * @internal The folder a failed test's dump goes to: `<file> - <describe> > <test>`
- * (with ` (retry N)` on a retry), its characters outside `[\w .,()+=@-]` replaced by
- * `_` and cut to 120 characters. Unless that name is the test's whole identity (the
+ * (with ` (retry N)` on a retry), its characters other than letters and digits (any
+ * script) and `_ .,()+=@-` replaced by `_`, cut to 120 characters, without a trailing
+ * dot or space. Unless that name is the test's whole identity (the
  * test file at the root, nothing replaced or cut, no test of the same file with the
  * same name in any letter case, no vitest project name), ` ~` and 8 hex digits of a
  * hash of the file's full path and the test's full name are appended, so no two tests
@@ -202,12 +207,19 @@ export function dumpFolderName(task: Task): string {
   const retry = t.result?.retryCount ? ` (retry ${t.result.retryCount})` : "";
   const fileName = file ? basename(file.filepath ?? file.name) : undefined;
   const raw = `${fileName ? `${fileName} - ` : ""}${names.join(" > ")}${retry}`;
-  const clean = raw
-    .replace(/[^\w .,()+=@-]+/g, "_")
-    .replace(/\s+/g, " ")
-    .trim()
-    .slice(0, MAX_NAME);
-  const readable = clean === "" || clean === "." || clean === ".." ? "test" : clean;
+  // Letters and digits of any script are kept (a test named in German or Japanese
+  // stays readable); cut by characters, so no surrogate pair is split; no trailing
+  // dot or space (Windows drops them).
+  const clean = [
+    ...raw
+      .replace(/[^\p{L}\p{M}\p{N}_ .,()+=@-]+/gu, "_")
+      .replace(/\s+/g, " ")
+      .trim(),
+  ]
+    .slice(0, MAX_NAME)
+    .join("")
+    .replace(/[. ]+$/, "");
+  const readable = clean === "" ? "test" : clean;
   const namesakes = file ? sameNamed(file, names) : [t];
   const whole =
     readable === raw &&

@@ -58,6 +58,16 @@ describe("dumpFolderName", () => {
     ]);
   });
 
+  test("letters of any script stay; no surrogate pair is cut; no trailing dot", () => {
+    const [unicode, astral, dotted] = folders(
+      file("i18n.test.ts", ["größe prüfen 日本語", `${"𝒜".repeat(130)}`, "ends with a dot."]),
+    );
+    expect(unicode).toBe("i18n.test.ts - größe prüfen 日本語");
+    expect(astral).toMatch(HASH);
+    expect(astral!.replace(HASH, "")).toBe(`i18n.test.ts - ${"𝒜".repeat(105)}`);
+    expect(dotted).toMatch(/^i18n\.test\.ts - ends with a dot ~[0-9a-f]{8}$/);
+  });
+
   test("names that differ only in replaced characters get different folders", () => {
     const names = folders(
       file("signup.test.ts", ["rejects user/admin", "rejects user:admin", "rejects user_admin"]),

@@ -144,13 +144,22 @@ describe("dumpOnFailure under a coloured terminal", () => {
       // The run itself is coloured: the codes are there to be left out.
       expect(printed).toContain("\x1b[");
       const dumps = join(child.dir, "dumps");
-      const [folder, ...others] = await readdir(dumps);
-      expect(others).toEqual([]);
-      const error = await readFile(join(dumps, folder!, "error.txt"), "utf8");
+      const folders = (await readdir(dumps)).sort();
+      expect(folders).toEqual([
+        "dump-colours.test.ts - dïffs the ünïcödé 日本語 objects ~" + folders[0]!.slice(-8),
+        "dump-colours.test.ts - fails with a coloured matcher message",
+      ]);
+      const error = await readFile(join(dumps, folders[1]!, "error.txt"), "utf8");
       expect(error).toContain(
         'Expected smtp to have received a message matching "nobody@example.com"',
       );
       expect(error).not.toContain("\x1b");
+      // The assertion's expected/received diff follows its stack, as the runner shows it.
+      const diffed = await readFile(join(dumps, folders[0]!, "error.txt"), "utf8");
+      expect(diffed).toMatch(
+        /- Expected[\s\S]*\+ Received[\s\S]*-\s+"subject": "Welcome!",[\s\S]*\+\s+"subject": "Welcome",/,
+      );
+      expect(diffed).not.toContain("\x1b");
     } finally {
       await child.cleanup();
     }
