@@ -7,11 +7,14 @@ import { afterEach, beforeEach, type TestContext } from "vitest";
 import { currentSmtp, isOpen, startCount, startedSince } from "../fixture/current.js";
 import { describeValue } from "../fixture/describe-value.js";
 import { isPlainObject } from "../fixture/faults/fault.js";
-import type { TestSmtp } from "../index.js";
-import { ownerOf, serverOf } from "./owners.js";
+import type { InboxScope, TestSmtp } from "../index.js";
+import { ownerOf, scopeOf, serverOf } from "./owners.js";
 
 /** The server `dumpOnFailure` writes: a TestSmtp, or a function of the failed test's context. */
-export type DumpServer = TestSmtp | ((context: TestContext) => TestSmtp | undefined);
+export type DumpServer =
+  | TestSmtp
+  | InboxScope
+  | ((context: TestContext) => TestSmtp | InboxScope | undefined);
 
 /**
  * Registers an `afterEach` that, when the test failed, writes the inbox
@@ -47,6 +50,10 @@ export function dumpOnFailure(first?: DumpServer | DumpOptions, second?: string)
     }
     if (!server) return;
     const target = resolve(dir, dumpFolderName(task));
+    if (isScope(server)) {
+      await dumpScope(task, server, target);
+      return;
+    }
     try {
       await rm(target, { recursive: true, force: true });
       await mkdir(target, { recursive: true });
@@ -71,6 +78,32 @@ export function dumpOnFailure(first?: DumpServer | DumpOptions, second?: string)
 }
 
 type Task = TestContext["task"];
+
+/** A scope (`smtp.inbox.scope()`), told from a server by shape (no `inbox`). */
+function isScope(x: TestSmtp | InboxScope): x is InboxScope {
+  return !("inbox" in x) && typeof (x as InboxScope).owns === "function";
+}
+
+/**
+ * A concurrent test's scope: its messages (each `.json` with its own transcript
+ * window) and attempts, and the errors; not the connections' whole transcripts,
+ * which hold the other tests' mail.
+ */
+async function dumpScope(task: Task, scope: InboxScope, target: string): Promise<void> {
+  try {
+    await rm(target, { recursive: true, force: true });
+    await mkdir(target, { recursive: true });
+    await scope.dump(target);
+    await writeFile(join(target, "error.txt"), errorText(task));
+  } catch (error) {
+    console.error(`smtp-fixture: could not write the failure dump to ${target}:`, error);
+    return;
+  }
+  console.error(
+    `smtp-fixture: "${task.name}" failed; ${scope.messages.length} message(s) of its scope ` +
+      `written to ${target} (whole transcripts left out: they hold other tests' mail)`,
+  );
+}
 
 /** How many servers had started when each test began (see `startedSince`). */
 const startsBefore = new WeakMap<Task, number>();
@@ -117,10 +150,13 @@ function dumpArguments(
   }
   // By shape, not instanceof: a server from another copy of the package is one too.
   const server = smtp as Partial<TestSmtp> | undefined;
-  const isServer = typeof server === "object" && server !== null && "inbox" in server;
+  const isServer =
+    typeof server === "object" &&
+    server !== null &&
+    ("inbox" in server || isScope(server as TestSmtp | InboxScope));
   if (smtp !== undefined && typeof smtp !== "function" && !isServer) {
     throw new TypeError(
-      `dumpOnFailure: the server must be a TestSmtp (from startTestSmtp) or (context) => server, got ${describeValue(smtp)}`,
+      `dumpOnFailure: the server must be a TestSmtp (from startTestSmtp), a scope (smtp.inbox.scope()) or (context) => either, got ${describeValue(smtp)}`,
     );
   }
   if (dir !== undefined && (typeof dir !== "string" || dir === "")) {
@@ -158,11 +194,14 @@ function errorText(task: Task): string {
 function serverFor(
   task: Task,
   smtp: DumpServer | undefined,
-): { server?: TestSmtp | undefined; skipped?: string } {
+): { server?: TestSmtp | InboxScope | undefined; skipped?: string } {
   if (typeof smtp === "function") return { server: smtp(task.context) };
   if (smtp) return { server: smtp };
   const own = serverOf(task);
   if (own) return { server: own };
+  // A test that took the `scope` fixture shares its server: its own view, not the server.
+  const view = scopeOf(task);
+  if (view) return { server: view };
   // A server the test started itself (`await using s = await startTestSmtp()`), closed
   // by now: its mail, not the file's. Among tests running at once it could be another's.
   const started = task.concurrent ? undefined : startedSince(startsBefore.get(task) ?? Infinity);

@@ -1,12 +1,18 @@
 /** `test.extend` fixtures that start a TestSmtp and close it when their scope ends. */
 import { type TestAPI, test } from "vitest";
 import { describeValue } from "../fixture/describe-value.js";
-import { startTestSmtp, type TestSmtp, type TestSmtpOptions } from "../index.js";
-import { claim } from "./owners.js";
+import { type InboxScope, startTestSmtp, type TestSmtp, type TestSmtpOptions } from "../index.js";
+import { claim, claimScope } from "./owners.js";
 
 /** The fixtures `smtpTest` adds to the test context. */
 export interface SmtpFixtures {
   smtp: TestSmtp;
+  /**
+   * This test's own view of `smtp`'s inbox (`smtp.inbox.scope()`), made when a test
+   * asks for it: the way concurrent tests share a server. `dumpOnFailure` writes a
+   * failed test's scope, not the whole server (the other tests' mail).
+   */
+  scope: InboxScope;
 }
 
 export interface SmtpTestSettings {
@@ -71,6 +77,11 @@ export function createSmtpTest(
           async ({}, use) => run(use),
       { scope },
     ],
+    scope: async ({ smtp, task }, use) => {
+      const view = smtp.inbox.scope();
+      claimScope(task, view);
+      await use(view);
+    },
   });
 }
 

@@ -3,7 +3,7 @@
  * test's own server and never another test's (concurrent tests each have one open).
  */
 import type { TestContext } from "vitest";
-import type { TestSmtp } from "../index.js";
+import type { InboxScope, TestSmtp } from "../index.js";
 
 type Task = TestContext["task"];
 
@@ -24,4 +24,16 @@ export function serverOf(task: Task): TestSmtp | undefined {
 /** The test that `smtp` was started for by a test-scoped fixture, if any. */
 export function ownerOf(smtp: TestSmtp): Task | undefined {
   return taskOfServer.get(smtp);
+}
+
+const scopeOfTask = new WeakMap<Task, InboxScope>();
+
+/** Records the `scope` fixture's view as `task`'s own (what dumpOnFailure writes for it). */
+export function claimScope(task: Task, scope: InboxScope): void {
+  scopeOfTask.set(task, scope);
+}
+
+/** The view the `scope` fixture made for `task`, if the test asked for one. */
+export function scopeOf(task: Task): InboxScope | undefined {
+  return scopeOfTask.get(task);
 }

@@ -130,6 +130,32 @@ describe.each(["vitest3", "vitest", "vitest5"] as const)(
   },
 );
 
+describe("dumpOnFailure with the scope fixture", () => {
+  const version = vitestVersion("vitest");
+
+  test("a failed concurrent test's dump is its scope's mail, not the shared server's", async () => {
+    const child = await runVitest(version, { files: ["dump-scope.test.ts"] });
+    try {
+      const printed = `${child.stdout}\n${child.stderr}`;
+      expect(child.code, printed).toBe(1);
+      expect(statuses(child), printed).toEqual({
+        "A fails after both tests' mail is in": "failed",
+        "B passes": "passed",
+      });
+      const dumps = join(child.dir, "dumps");
+      const { folder, to } = await dumpOf(dumps, "A fails");
+      expect(to).toHaveLength(1);
+      expect(to[0]).toMatch(/^a\+/);
+      const files = await readdir(folder);
+      expect(files.filter((f) => f.startsWith("transcript-"))).toEqual([]);
+      expect(files).toContain("error.txt");
+      expect(printed).toContain("1 message(s) of its scope written to");
+    } finally {
+      await child.cleanup();
+    }
+  });
+});
+
 describe("dumpOnFailure under a coloured terminal", () => {
   const version = vitestVersion("vitest");
 
