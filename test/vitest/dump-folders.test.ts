@@ -142,11 +142,11 @@ describe("dumpOnFailure's arguments", () => {
     ],
     [
       ["out", "dir"],
-      'dumpOnFailure: the server must be a TestSmtp (from startTestSmtp) or (context) => server, got "out"',
+      'dumpOnFailure: the server must be a TestSmtp (from startTestSmtp), a scope (smtp.inbox.scope()) or (context) => either, got "out"',
     ],
     [
       [{ smtp: 5 }],
-      "dumpOnFailure: the server must be a TestSmtp (from startTestSmtp) or (context) => server, got 5",
+      "dumpOnFailure: the server must be a TestSmtp (from startTestSmtp), a scope (smtp.inbox.scope()) or (context) => either, got 5",
     ],
   ])("%j is a TypeError that says what to pass", (args, message) => {
     const call = dumpOnFailure as (...a: unknown[]) => void;
