@@ -4,7 +4,8 @@
  * - hook.test.ts: `beforeAll(startTestSmtp)` exactly as written, no afterAll;
  * - fixture.test.ts: the `smtpTest` / `createSmtpTest` fixtures and the matchers;
  * - concurrent.test.ts: 20 concurrent tests, each in its own inbox.scope();
- * - dump.test.ts: dumpOnFailure, with one test failing on purpose.
+ * - dump.test.ts: dumpOnFailure, with one test failing on purpose;
+ * - unawaited-wait.test.ts: a wait without `await` in the last test.
  * Closure is proven inside the child: each fixture writes a marker file when its
  * server's listening socket emits `close` (a process exiting with it open would not).
  */
@@ -89,6 +90,30 @@ describe.each(["vitest3", "vitest", "vitest5"] as const)("a real %s run", (pkg) 
         expect(transcript).toMatch(/^S: 250 /m);
         expect(child.stdout + child.stderr).toContain(
           `smtp-fixture: "fails on purpose" failed; 1 message(s) and 1 transcript(s) written to ${dir}`,
+        );
+      } finally {
+        await child.cleanup();
+      }
+    },
+  );
+
+  test.skipIf(version.skip)(
+    "a wait left without await fails the run when the server closes after the file, with its report",
+    async () => {
+      // The wait's 30 s are longer than the run's limit: it must end when the server closes.
+      const child = await runVitest(version, {
+        files: ["unawaited-wait.test.ts"],
+        timeoutMs: 15_000,
+      });
+      try {
+        const printed = `${child.stdout}\n${child.stderr}`;
+        const report = `${outcomes(child.report).join("\n")}\n${printed}`;
+        expect(outcomes(child.report), report).toEqual([
+          "unawaited-wait.test.ts > forgets to await its wait: passed",
+        ]);
+        expect(child.code, report).toBe(1);
+        expect(printed).toMatch(
+          /WaitForTimeoutError: inbox\.waitFor\("never@example\.com"\): the server was closed while waiting \(\d+ ms into a 30000 ms wait\)/,
         );
       } finally {
         await child.cleanup();
