@@ -225,6 +225,14 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
     this.emit("close");
   }
 
+  /**
+   * @internal How many connections it has accepted, those refused with a 421 (over
+   * `maxClients`, or while closing) included: the fixture's "no client connected" hint.
+   */
+  get connectionsAccepted(): number {
+    return this.connectionCount;
+  }
+
   /** Replaces the TLS key/cert for new handshakes (smtp-server's API). */
   updateSecureContext(options: SecureContextOptions): void {
     this.tlsOptions = { ...this.tlsOptions, ...options };
