@@ -23,6 +23,15 @@ const LF = 0x0a;
 const SECURED = "/* secured */";
 const CR = 0x0d;
 
+/**
+ * Why `guard` refused a command: the missing login (530, whatever its text), the
+ * unauthenticated-command budget, else command order (no HELO/EHLO yet).
+ */
+function guardReason(refused: Reply): string {
+  if (refused === REPLIES.tooManyUnauthenticated) return "too many unauthenticated commands";
+  return refused.code === 530 ? "auth required" : "sequence";
+}
+
 /** Input waiting for a pending hook: `buf` from `from`; `base` is buf[0]'s stream offset. */
 interface Queued {
   buf: Buffer;
@@ -719,7 +728,7 @@ export class Engine {
     const shown = verb === "AUTH" ? authCommand(args) : text;
     const refused = this.guard(verb, spec);
     if (refused) {
-      this.reply(spec.stage ?? "OTHER", shown, refused, "sequence");
+      this.reply(spec.stage ?? "OTHER", shown, refused, guardReason(refused));
       if (refused.code === 421) this.close();
       else spec.skipped?.(this, args);
       return;

@@ -85,7 +85,7 @@ export interface ReplyEvent {
   readonly stage: Stage | "OTHER";
   readonly command: string;
   readonly reply: Reply;
-  /** "ok", "syntax", "sequence", "hook", "fault: ...", "size", ... */
+  /** "ok", "syntax", "sequence", "auth required", "hook", "fault: ...", "size", ... */
   readonly reason: string;
 }
 

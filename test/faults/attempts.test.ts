@@ -364,6 +364,46 @@ test("a refused login is an attempt: the likeliest reason no message came", asyn
   ]);
 });
 
+test("a client that does not log in is one attempt, refused for the missing login, not for command order", async () => {
+  await using own = await startTestSmtp({ auth: { users: { app: "s3cret" } } });
+  // The app's transport without its credentials: nodemailer pipelines RCPT and DATA
+  // after the MAIL, and all three get the 530.
+  const sent = nodemailer
+    .createTransport({ ...own.transport, auth: undefined })
+    .sendMail({ from: "a@x.test", to: "b@example.com", text: "x" });
+  await expect(sent).rejects.toMatchObject({ responseCode: 530 });
+  expect(
+    own.inbox.attempts.map((a) => [a.stage, a.outcome, a.reply?.code, a.reply?.text, a.reason]),
+  ).toEqual([["MAIL", "rejected", 530, "Error: authentication Required", "auth required"]]);
+  const report = await own.inbox.waitFor("b@example.com", { timeout: 10 }).then(
+    () => expect.unreachable("nothing was sent"),
+    (e: Error) => e.message.split("\n"),
+  );
+  expect(
+    report.slice(report.indexOf("Failed attempts:"), report.indexOf("Failed attempts:") + 2),
+  ).toEqual([
+    "Failed attempts:",
+    "  - connection 1: MAIL FROM:<a@x.test> was rejected: 530 5.7.0 Error: authentication Required (auth required: the client did not log in; smtp.transport has the credentials)",
+  ]);
+});
+
+test("the 421 at the unauthenticated-command limit is recorded for it, after the MAIL refused for the login", async () => {
+  await using own = await startTestSmtp({
+    auth: { users: { app: "s3cret" } },
+    maxAllowedUnauthenticatedCommands: 3,
+  });
+  const c = await RawClient.connect(own.port);
+  await c.read();
+  await c.command("EHLO x");
+  c.write("MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.com>\r\n");
+  expect((await c.readMany(2)).map((r) => r.code)).toEqual([530, 421]);
+  await c.waitClose();
+  expect(own.inbox.attempts.map((a) => [a.stage, a.reply?.code, a.reason])).toEqual([
+    ["MAIL", 530, "auth required"],
+    ["RCPT", 421, "too many unauthenticated commands"],
+  ]);
+});
+
 test("hang(BDAT) ended by the timeout: its attempt says so, with the 421", async () => {
   let closed!: () => void;
   const serverDone = new Promise<void>((resolve) => {
