@@ -19,6 +19,13 @@ import { emptyEnvelope, type SMTPSession, type Stage } from "./types.js";
 import { andThen, isPromise, type MaybePromise } from "./util.js";
 
 const LF = 0x0a;
+/** A TLS record's first bytes: content type handshake (22), major version 3. */
+const TLS_HANDSHAKE = 0x16;
+const TLS_MAJOR = 0x03;
+/** The attempt's reason, and the transcript's note, for a ClientHello on a plaintext session. */
+export const TLS_ON_PLAINTEXT = "tls handshake on plaintext";
+export const TLS_ON_PLAINTEXT_NOTE =
+  'the client began a TLS handshake on a plaintext port: connect with secure: false (nodemailer upgrades with STARTTLS), or start the server with tls: "implicit"';
 /** What a logger sees instead of an AUTH payload (smtp-server's marker). */
 const SECURED = "/* secured */";
 const CR = 0x0d;
@@ -148,6 +155,17 @@ export class Engine {
     const base = this.fed;
     this.fed += chunk.length;
     if (this.closed) return;
+    // A client that speaks TLS first (implicit TLS) on a plaintext session: its
+    // ClientHello would be read as lines of garbage. Checked at the first read only.
+    if (
+      base === 0 &&
+      chunk[0] === TLS_HANDSHAKE &&
+      chunk[1] === TLS_MAJOR &&
+      !this.session.secure
+    ) {
+      this.refuseTls();
+      return;
+    }
     if (this.busy || this.queue.length > 0) {
       this.queue.push({ buf: chunk, from: 0, base });
       return;
@@ -777,6 +795,13 @@ export class Engine {
     }
     const r = known ? REPLIES.notImplemented : REPLIES.unrecognized;
     this.reply("OTHER", verb, r, "unrecognized");
+  }
+
+  /** A TLS ClientHello as a plaintext session's first bytes: 421 and close, as for HTTP. */
+  private refuseTls(): void {
+    this.host.noted?.(TLS_ON_PLAINTEXT_NOTE);
+    this.reply("CONNECT", "", REPLIES.tlsOnPlaintext, TLS_ON_PLAINTEXT);
+    this.close(TLS_ON_PLAINTEXT, REPLIES.tlsOnPlaintext);
   }
 
   /** Cross-cutting gates: greeting first, AUTH first, the unauthenticated budget. */

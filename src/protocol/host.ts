@@ -161,6 +161,8 @@ export interface EngineHost {
         user: unknown,
       ) => void)
     | undefined;
+  /** A note for the transcript: what the server made of bytes that are not SMTP. */
+  noted?(text: string): void;
   /** Bytes [start, end) of the client's byte stream are secret (AUTH payloads). */
   secret?(start: number, end: number): void;
   /** The engine holds no more than this many unprocessed bytes; the host may resume reading. */

@@ -32,6 +32,11 @@ export const REPLIES = {
   tooManyUnrecognized: constantReply(421, "Error: too many unrecognized commands"),
   tooManyUnauthenticated: constantReply(421, "Error: too many unauthenticated commands"),
   httpRefused: constantReply(421, "HTTP requests not allowed"),
+  /** smtp-server has none: it answers each line of the ClientHello 500. */
+  tlsOnPlaintext: constantReply(
+    421,
+    "Error: TLS handshake on a plaintext port, closing connection",
+  ),
   shuttingDown: constantReply(421, "Server shutting down"),
   timeout: constantReply(421, "Timeout - closing connection"),
   talkTooSoon: (name: string): Reply => reply(421, `${name} You talk too soon`, null),

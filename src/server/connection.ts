@@ -610,6 +610,10 @@ export class Connection implements EngineHost {
     this.owner.internals.transactionEnded?.(this, stage, reason, reply, command);
   }
 
+  noted(text: string): void {
+    this.transcript?.note(text);
+  }
+
   secret(start: number, end: number): void {
     this.transcript?.secret(start, end);
   }

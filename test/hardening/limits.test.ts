@@ -6,6 +6,8 @@
  */
 import { once } from "node:events";
 import { type AddressInfo, connect as netConnect } from "node:net";
+import { Duplex } from "node:stream";
+import { connect as tlsConnect } from "node:tls";
 import { afterEach, describe, expect, test } from "vitest";
 import {
   hang,
@@ -307,6 +309,35 @@ describe("HTTP spoken to the SMTP port", () => {
       expect(r.replies.map((x) => x.code)).toEqual([220, 421]);
     },
   );
+});
+
+describe("TLS spoken to a plaintext SMTP port", () => {
+  /** The ClientHello a TLS client sends first, as Node's TLS client writes it. */
+  function clientHello(): Promise<Buffer> {
+    let written!: (chunk: Buffer) => void;
+    const hello = new Promise<Buffer>((resolve) => {
+      written = resolve;
+    });
+    const wire = new Duplex({
+      read() {},
+      write(chunk: Buffer, _encoding, callback) {
+        written(chunk);
+        callback();
+      },
+    });
+    // The ClientHello may be written before tlsConnect returns.
+    const tls = tlsConnect({ socket: wire, servername: "localhost" });
+    tls.on("error", () => {});
+    return hello.finally(() => tls.destroy());
+  }
+
+  test("a ClientHello as the first bytes gets 421 and the connection closes", async () => {
+    const port = await start();
+    // Sent at once, before the greeting, as a TLS client does.
+    const r = await dialog(port, [await clientHello()], { finish: "wait" });
+    expect(r.end).toBe("server");
+    expect(r.replies.map((x) => x.code)).toEqual([220, 421]);
+  });
 });
 
 describe("early talkers", () => {

@@ -362,6 +362,22 @@ describe("unknown, disabled and over-long commands", () => {
     expect(t.codes()).toEqual([421]);
     expect(t.host.closes).toBe(1);
   });
+
+  test("answers a TLS ClientHello sent as the first bytes 421 and closes; later, they are a line like any", () => {
+    // A TLS record header (handshake, version 3.1) and the start of a ClientHello.
+    const hello = Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x0a]);
+    const t = startEngine();
+    t.feed(hello);
+    expect(t.codes()).toEqual([421]);
+    expect(t.host.closes).toBe(1);
+    expect(t.host.events.map((e) => [e.stage, e.reason])).toEqual([
+      ["CONNECT", "tls handshake on plaintext"],
+    ]);
+    const later = startEngine({ ehlo: true });
+    later.feed(hello);
+    expect(later.codes().at(-1)).toBe(500);
+    expect(later.host.closes).toBe(0);
+  });
 });
 
 describe("pipelining (RFC 2920)", () => {
