@@ -187,9 +187,14 @@ export class Connection implements EngineHost {
     }
     if (this.ended) return;
     if (o.secure && !o.secured) {
+      const plain = this.socket;
+      const transcript = this.transcript;
+      if (transcript) transcript.implicitTls = plain;
       try {
         await this.upgrade();
+        if (transcript) transcript.implicitTls = undefined;
       } catch (err) {
+        if (transcript) noteHandshakeFailure(transcript, plain.bytesRead, err);
         // No TLS, no channel for a reply: report the failure (bad key material, a
         // client that does not speak TLS, onSecure refusing) and drop the connection.
         this.owner.socketError(this, err instanceof Error ? err : new Error(String(err)));
@@ -700,6 +705,24 @@ export class Connection implements EngineHost {
       s.clientHostname || host,
     );
   }
+}
+
+/**
+ * An implicit-TLS handshake failed: the transcript says how, since it holds nothing
+ * else (no greeting was sent). A client that sent nothing was waiting for one.
+ */
+function noteHandshakeFailure(transcript: TranscriptRecorder, bytesRead: number, err: unknown) {
+  transcript.implicitTls = { bytesRead };
+  if (bytesRead === 0) {
+    transcript.note(
+      "no TLS handshake: the client sent nothing before the connection closed (implicit TLS)",
+    );
+    return;
+  }
+  // OpenSSL's errors carry a short `reason` ("wrong version number": plaintext).
+  const e = err as { reason?: unknown; code?: unknown; message?: unknown } | undefined;
+  const why = [e?.reason, e?.code, e?.message, err].find((x) => typeof x === "string" && x);
+  transcript.note(`TLS handshake failed (implicit TLS): ${String(why ?? err)}`);
 }
 
 /** A TLS alert record: fatal (2) handshake_failure (40), record version TLS 1.2. */

@@ -97,6 +97,12 @@ export class TranscriptRecorder implements Transcript {
   readonly remoteAddress: string;
   readonly remotePort: number;
   #closed = false;
+  /**
+   * Set on an implicit-TLS connection until its handshake is done: the plain
+   * socket, whose `bytesRead` tells whether the client sent anything yet (a client
+   * that waits for a greeting sends nothing); after a failed handshake, that count.
+   */
+  implicitTls: { readonly bytesRead: number } | undefined = undefined;
   private count = 0;
   /**
    * Per entry: [timestamp, packed location of client bytes in an ArrayBuffer (else 0)].
