@@ -227,13 +227,30 @@ interface NamedTask {
   result?: { retryCount?: number } | undefined;
 }
 
-const MAX_NAME = 120;
+/**
+ * A folder name's length before its ` ~hash`, in UTF-8 bytes: file systems allow 255
+ * bytes a name, and a Japanese character is 3 of them, an emoji 4.
+ */
+const MAX_NAME_BYTES = 200;
+
+/** `text` cut to at most `max` UTF-8 bytes, at a character boundary (no pair split). */
+function cutToBytes(text: string, max: number): string {
+  if (Buffer.byteLength(text) <= max) return text;
+  let bytes = 0;
+  let out = "";
+  for (const ch of text) {
+    bytes += Buffer.byteLength(ch);
+    if (bytes > max) break;
+    out += ch;
+  }
+  return out;
+}
 
 /**
  * @internal The folder a failed test's dump goes to: `<file> - <describe> > <test>`
  * (with ` (retry N)` on a retry), its characters other than letters and digits (any
- * script) and `_ .,()+=@-` replaced by `_`, cut to 120 characters, without a trailing
- * dot or space. Unless that name is the test's whole identity (the
+ * script) and `_ .,()+=@-` replaced by `_`, cut to 200 UTF-8 bytes (at a character
+ * boundary), without a trailing dot or space. Unless that name is the test's whole identity (the
  * test file at the root, nothing replaced or cut, no test of the same file with the
  * same name in any letter case, no vitest project name), ` ~` and 8 hex digits of a
  * hash of the file's full path and the test's full name are appended, so no two tests
@@ -247,17 +264,14 @@ export function dumpFolderName(task: Task): string {
   const fileName = file ? basename(file.filepath ?? file.name) : undefined;
   const raw = `${fileName ? `${fileName} - ` : ""}${names.join(" > ")}${retry}`;
   // Letters and digits of any script are kept (a test named in German or Japanese
-  // stays readable); cut by characters, so no surrogate pair is split; no trailing
-  // dot or space (Windows drops them).
-  const clean = [
-    ...raw
+  // stays readable); no trailing dot or space (Windows drops them).
+  const clean = cutToBytes(
+    raw
       .replace(/[^\p{L}\p{M}\p{N}_ .,()+=@-]+/gu, "_")
       .replace(/\s+/g, " ")
       .trim(),
-  ]
-    .slice(0, MAX_NAME)
-    .join("")
-    .replace(/[. ]+$/, "");
+    MAX_NAME_BYTES,
+  ).replace(/[. ]+$/, "");
   const readable = clean === "" ? "test" : clean;
   const namesakes = file ? sameNamed(file, names) : [t];
   const whole =

@@ -3,6 +3,9 @@
  * let one failure's dump overwrite another's), checked on made-up tasks (real failing
  * tests with such names: dump-runs.test.ts); and dumpOnFailure's argument checks.
  */
+import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, type TestContext, test } from "vitest";
 import { dumpFolderName } from "../../src/vitest/dump.js";
 import { dumpOnFailure } from "../../src/vitest/index.js";
@@ -58,14 +61,29 @@ describe("dumpFolderName", () => {
     ]);
   });
 
-  test("letters of any script stay; no surrogate pair is cut; no trailing dot", () => {
-    const [unicode, astral, dotted] = folders(
-      file("i18n.test.ts", ["größe prüfen 日本語", `${"𝒜".repeat(130)}`, "ends with a dot."]),
+  test("letters of any script stay, cut to bytes a file system takes; no trailing dot", async () => {
+    const names = folders(
+      file("i18n.test.ts", [
+        "größe prüfen 日本語",
+        "𝒜".repeat(130),
+        "送信する".repeat(40),
+        "ends with a dot.",
+      ]),
     );
+    const [unicode, astral, japanese, dotted] = names;
     expect(unicode).toBe("i18n.test.ts - größe prüfen 日本語");
-    expect(astral).toMatch(HASH);
-    expect(astral!.replace(HASH, "")).toBe(`i18n.test.ts - ${"𝒜".repeat(105)}`);
+    // Cut at a character boundary: whole 4-byte characters, none split.
+    expect(astral!.replace(HASH, "")).toBe(`i18n.test.ts - ${"𝒜".repeat(46)}`);
+    expect(japanese).toMatch(HASH);
     expect(dotted).toMatch(/^i18n\.test\.ts - ends with a dot ~[0-9a-f]{8}$/);
+    // Every one is a folder the file system makes (255 bytes a name at most).
+    const dir = await mkdtemp(join(tmpdir(), "dump-names-"));
+    try {
+      for (const name of names) await mkdir(join(dir, name!));
+      expect((await readdir(dir)).sort()).toEqual([...names].sort());
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   test("names that differ only in replaced characters get different folders", () => {
@@ -91,13 +109,13 @@ describe("dumpFolderName", () => {
     expect(p1).not.toBe(p2);
   });
 
-  test("names equal in their first 120 characters get different folders, still short", () => {
-    const long = `sends ${"a very long name ".repeat(10)}`;
+  test("names equal in their first 200 bytes get different folders, still short", () => {
+    const long = `sends ${"a very long name ".repeat(20)}`;
     const names = folders(file("m.test.ts", [`${long}one`, `${long}two`]));
     expect(names[0]).not.toBe(names[1]);
     for (const name of names) {
       expect(name).toMatch(HASH);
-      expect(name.length).toBeLessThanOrEqual(130);
+      expect(Buffer.byteLength(name)).toBeLessThanOrEqual(210);
       expect(name.startsWith("m.test.ts - sends a very long name")).toBe(true);
     }
   });
