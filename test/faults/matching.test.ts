@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import {
   chaos,
   type FaultContext,
+  failTimes,
   greylist,
   partialRecipients,
   reject,
@@ -217,9 +218,15 @@ describe("use(), listFaults() and resetFaults()", () => {
 
 describe("state", () => {
   const shared = greylist();
+  const sharedChaos = chaos({ probability: 1, seed: 1, actions: [greylist()] });
 
-  test.each([1, 2])("a fault instance starts fresh each time it is installed (%i)", async () => {
-    smtp.use(shared);
+  test.each([
+    [1, shared],
+    [2, shared],
+    [1, sharedChaos],
+    [2, sharedChaos],
+  ])("a fault instance starts fresh each time it is installed (%i, %s)", async (_n, fault) => {
+    smtp.use(fault);
     expect((await send(smtp)).ok).toBe(false);
     expect((await send(smtp)).ok).toBe(true);
   });
@@ -268,16 +275,26 @@ describe("scoped faults", () => {
     expect((await send(smtp, { to: a.address("u") })).ok).toBe(true); // the greylist retry
   });
 
-  test("one greylist() object scoped in two concurrent tests keeps each test's triplets", async () => {
-    const shared = greylist();
-    const a = smtp.inbox.scope("a");
-    const b = smtp.inbox.scope("b");
-    smtp.use(withScope(a, shared));
-    expect((await send(smtp, { to: a.address("u") })).ok).toBe(false); // a's first try
-    smtp.use(withScope(b, shared)); // the other test installs the same fault object
-    expect((await send(smtp, { to: a.address("u") })).ok).toBe(true); // a's retry passes
-    expect((await send(smtp, { to: b.address("u") })).ok).toBe(false);
-  });
+  test.each([
+    ["greylist()", () => greylist()],
+    ["failTimes(5, greylist())", () => failTimes(5, greylist())],
+    [
+      "chaos({ actions: [greylist()] })",
+      () => chaos({ probability: 1, seed: 1, actions: [greylist()] }),
+    ],
+  ])(
+    "one %s object scoped in two concurrent tests keeps each test's triplets",
+    async (_n, make) => {
+      const shared = make();
+      const a = smtp.inbox.scope("a");
+      const b = smtp.inbox.scope("b");
+      smtp.use(withScope(a, shared));
+      expect((await send(smtp, { to: a.address("u") })).ok).toBe(false); // a's first try
+      smtp.use(withScope(b, shared)); // the other test installs the same fault object
+      expect((await send(smtp, { to: a.address("u") })).ok).toBe(true); // a's retry passes
+      expect((await send(smtp, { to: b.address("u") })).ok).toBe(false);
+    },
+  );
 
   test("one chaos() object scoped in two concurrent tests keeps each test's random sequence", async () => {
     const make = () => chaos({ probability: 0.5, seed: 3, actions: [reject.rcpt(451)] });
