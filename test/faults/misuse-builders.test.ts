@@ -204,6 +204,8 @@ describe("an address where the reply text goes is refused (it would refuse every
     expect(() => reject.rcpt(550, "5.1.1 <bob@x.test>: Recipient address rejected")).not.toThrow();
     expect(() => reject.rcpt({ code: 550, message: "bob@x.test" })).not.toThrow();
     expect(() => reject.rcpt("bob@x.test", 550, "No such user")).not.toThrow();
+    // A match given in the options: the address is the text on purpose.
+    expect(() => reject.rcpt(550, "bob@x.test", { match: "alice@y.test" })).not.toThrow();
   });
 });
 

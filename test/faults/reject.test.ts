@@ -272,6 +272,8 @@ describe("reject.<stage>() as nodemailer sees it", () => {
     ],
     ["reject.rcpt(552)", reject.rcpt(552), "RCPT", "552 5.2.2 Exceeded storage allocation"],
     ["reject.rcpt(550, text)", reject.rcpt(550, "Gone"), "RCPT", "550 5.1.1 Gone"],
+    ["reject.auth(538)", reject.auth(538), "AUTH", "538 5.7.11 Rejected"],
+    ["reject.auth(535, text)", reject.auth(535, "Bad login"), "AUTH", "535 5.7.8 Bad login"],
     [
       "reject.mail(550, '5.1.8 text')",
       reject.mail(550, "5.1.8 Bad sender domain"),
@@ -285,7 +287,9 @@ describe("reject.<stage>() as nodemailer sees it", () => {
       const c = await RawClient.connect(smtp.port);
       await c.read();
       const dialog = [EHLO, MAIL_FROM, "RCPT TO:<bob@example.com>", "DATA", "hi\r\n."];
-      const at = { EHLO: 0, MAIL: 1, RCPT: 2, DATA: 3, DATA_END: 4 }[stage]!;
+      if (stage === "AUTH")
+        dialog.splice(1, 0, `AUTH PLAIN ${Buffer.from("\0u\0p").toString("base64")}`);
+      const at = { EHLO: 0, AUTH: 1, MAIL: 1, RCPT: 2, DATA: 3, DATA_END: 4 }[stage]!;
       for (const line of dialog.slice(0, at)) await c.command(line);
       const r = await c.command(dialog[at]!);
       expect(`${r.code} ${r.lines.at(-1)}`).toBe(expected);
