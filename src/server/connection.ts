@@ -363,11 +363,25 @@ export class Connection implements EngineHost {
       this.handedOff(fn);
       return;
     }
+    // Behind a slow drip: settled by the drip, or by the close (whichever comes first),
+    // so nothing waits past the connection's end (a close() that resolved, then a
+    // message published: see `closed`).
+    let settled = false;
+    const once = (whole: boolean) => {
+      if (settled) return;
+      settled = true;
+      this.dripFlushes?.delete(once);
+      fn(whole);
+    };
+    (this.dripFlushes ??= new Set()).add(once);
     void mine.then((whole) => {
-      if (whole) this.handedOff(fn);
-      else fn(false);
+      if (whole) this.handedOff(once);
+      else once(false);
     });
   }
+
+  /** `afterFlush` callbacks waiting on a slow drip (made at the first). */
+  private dripFlushes: Set<(whole: boolean) => void> | undefined;
 
   private handedOff(fn: (whole: boolean) => void): void {
     // Gone already: what was queued for it never left this process.
@@ -684,6 +698,7 @@ export class Connection implements EngineHost {
     this.engine.lost();
     // Closed with writes still waiting: those replies were never sent.
     this.settleWrites(false);
+    if (this.dripFlushes) for (const fn of [...this.dripFlushes]) fn(false);
     this.owner.connectionClosed(this);
   }
 
