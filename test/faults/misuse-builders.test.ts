@@ -206,6 +206,10 @@ describe("an address where the reply text goes is refused (it would refuse every
     expect(() => reject.rcpt("bob@x.test", 550, "No such user")).not.toThrow();
     // A match given in the options: the address is the text on purpose.
     expect(() => reject.rcpt(550, "bob@x.test", { match: "alice@y.test" })).not.toThrow();
+    // A match given as undefined is none: still the swapped arguments.
+    expect(() => loose(reject.rcpt)(550, "bob@x.test", { match: undefined })).toThrow(
+      /put it first/,
+    );
   });
 });
 

@@ -273,6 +273,8 @@ describe("reject.<stage>() as nodemailer sees it", () => {
     ["reject.rcpt(552)", reject.rcpt(552), "RCPT", "552 5.2.2 Exceeded storage allocation"],
     ["reject.rcpt(550, text)", reject.rcpt(550, "Gone"), "RCPT", "550 5.1.1 Gone"],
     ["reject.auth(538)", reject.auth(538), "AUTH", "538 5.7.11 Rejected"],
+    ["reject.auth(550)", reject.auth(550), "AUTH", "550 5.7.8 Mailbox unavailable"],
+    ["reject.auth(454, text)", reject.auth(454, "Try later"), "AUTH", "454 4.7.0 Try later"],
     ["reject.auth(535, text)", reject.auth(535, "Bad login"), "AUTH", "535 5.7.8 Bad login"],
     [
       "reject.mail(550, '5.1.8 text')",
