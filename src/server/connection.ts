@@ -373,7 +373,8 @@ export class Connection implements EngineHost {
       this.dripFlushes?.delete(once);
       fn(whole);
     };
-    (this.dripFlushes ??= new Set()).add(once);
+    this.dripFlushes ??= new Set();
+    this.dripFlushes.add(once);
     void mine.then((whole) => {
       if (whole) this.handedOff(once);
       else once(false);
