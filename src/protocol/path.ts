@@ -528,6 +528,12 @@ export interface RcptParamContext {
   dsn: boolean;
   /** the transaction's MAIL said SMTPUTF8: ORCPT may carry raw UTF-8 (RFC 6533) */
   smtpUtf8: boolean;
+  /**
+   * The RCPT line as sent has non-ASCII bytes (default true). The parameters arrive
+   * xtext-decoded: without them, non-ASCII in ORCPT came from `+XX` octets (ASCII on
+   * the wire, what nodemailer's dsn.recipient sends), not raw UTF-8.
+   */
+  sentUtf8?: boolean;
   /** parameters this server knows beyond the standard ones */
   extraParams?: readonly string[];
 }
@@ -544,7 +550,8 @@ function checkNotify(value: string | true, dsn: DsnRecipient): Reply | null {
 
 function checkOrcpt(value: string | true, ctx: RcptParamContext, dsn: DsnRecipient): Reply | null {
   const orcpt = String(value);
-  if (!ORCPT_RE.test(orcpt) || (!ctx.smtpUtf8 && NON_ASCII_RE.test(orcpt))) return BAD_ORCPT;
+  const rawUtf8 = ctx.sentUtf8 !== false && NON_ASCII_RE.test(orcpt);
+  if (!ORCPT_RE.test(orcpt) || (!ctx.smtpUtf8 && rawUtf8)) return BAD_ORCPT;
   dsn.orcpt = orcpt;
   return null;
 }

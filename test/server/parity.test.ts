@@ -329,6 +329,18 @@ const DIALOGS: readonly Dialog[] = [
     ],
   },
   {
+    // nodemailer's dsn.recipient: each non-ASCII byte xtext-encoded, the line ASCII.
+    name: "an ORCPT xtext-encoding UTF-8 octets without SMTPUTF8",
+    options: { hideDSN: false },
+    steps: [
+      cmd("EHLO client.test"),
+      cmd(MAIL),
+      cmd("RCPT TO:<b@example.com> ORCPT=rfc822;j+C3+B6@example.com"),
+      cmd("RCPT TO:<c@example.com> ORCPT=utf-8;j+C3+B6@example.com"),
+      cmd("QUIT"),
+    ],
+  },
+  {
     name: "SMTPUTF8 parameter",
     steps: [
       cmd("EHLO client.test"),

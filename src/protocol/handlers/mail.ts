@@ -7,6 +7,7 @@ import {
   checkRcptParams,
   type MailParamContext,
   NO_MAIL_PARAMS,
+  needsSmtpUtf8,
   parseMailFrom,
   parseRcptTo,
 } from "../path.js";
@@ -95,6 +96,7 @@ export function rcpt(e: Engine, args: string, line: string): MaybePromise<void> 
         dsn: offered(e, "DSN"),
         // RFC 6533: raw UTF-8 in ORCPT only in a transaction whose MAIL said SMTPUTF8.
         smtpUtf8: e.session.envelope.smtpUtf8,
+        sentUtf8: needsSmtpUtf8(line),
       })
     : parsed;
   if (!checked.ok) return e.reply("RCPT", line, checked.reply, "parameters");
