@@ -353,6 +353,16 @@ export class Connection implements EngineHost {
   }
 
   /**
+   * Whether the latest write (the one just made) has been handed to the OS whole
+   * already: then `afterFlush` would run its callback at once, with `true`.
+   */
+  flushedNow(): boolean {
+    return (
+      this.lastQueued === undefined && !this.socket.destroyed && this.socket.writableLength === 0
+    );
+  }
+
+  /**
    * Runs `fn` once the latest write (the one just made) has been handed to the OS,
    * with whether it was written whole: false when the client left part-way through a
    * slow drip of it (a 250 it never got whole), whatever the writes after it did.
