@@ -484,6 +484,21 @@ describe("rejectOversized", () => {
     ]);
   });
 
+  test("LMTP: a BDAT without LAST that crosses the limit has one reply, BDAT LAST one per recipient", async () => {
+    const { port } = await start({ size: 100, rejectOversized: true, lmtp: true, hideCHUNKING: false });
+    const c = await connect(port);
+    const envelope = ["MAIL FROM:<a@b.test>", "RCPT TO:<c@d.test>", "RCPT TO:<e@d.test>"];
+    for (const line of ["LHLO c", ...envelope]) await c.command(line);
+    c.write(`BDAT 150\r\n${"x".repeat(150)}`);
+    expect((await c.read()).code).toBe(552);
+    // The next command's reply is its own, not the BDAT's second 552.
+    expect((await c.command("NOOP")).code).toBe(250);
+    for (const line of envelope) await c.command(line);
+    c.write(`BDAT 150 LAST\r\n${"x".repeat(150)}`);
+    expect((await c.readMany(2)).map((r) => r.code)).toEqual([552, 552]);
+    expect((await c.command("NOOP")).code).toBe(250);
+  });
+
   test("a message within the limit is unaffected by the option", async () => {
     const { port } = await start({ size: 100, rejectOversized: true });
     const c = await connect(port);

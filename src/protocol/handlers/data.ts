@@ -164,7 +164,9 @@ export function finishBdat(e: Engine, sink: DataSink, last: boolean): MaybePromi
   if (t.sizeExceeded && refusesOversized(e)) {
     e.bdat = undefined;
     refuse(t.sink, "size");
-    return complete(e, [REPLIES.sizeExceeded(e.config.size)], "size", undefined);
+    // A BDAT without LAST has one reply, LMTP too: the per-recipient replies of RFC
+    // 2033 4.2 come only at the end of the data.
+    return complete(e, [REPLIES.sizeExceeded(e.config.size)], "size", undefined, last);
   }
   if (!last) {
     e.reply("BDAT", "BDAT", REPLIES.bdatReceived(t.bytes));
@@ -244,12 +246,17 @@ function dataReplies(
 }
 
 /**
- * Sends the replies to a message's data (`perRecipient`: one per LMTP recipient). A
- * verdict repeated for each recipient is one refusal: recorded once.
+ * Sends the replies to a message's data (`perRecipient`: one per LMTP recipient, unless
+ * `single`). A verdict repeated for each recipient is one refusal: recorded once.
  */
-export function replyToData(e: Engine, replies: readonly Reply[], reason: string): void {
+export function replyToData(
+  e: Engine,
+  replies: readonly Reply[],
+  reason: string,
+  single = false,
+): void {
   let previous: Reply | undefined;
-  for (const r of perRecipient(e, replies)) {
+  for (const r of single ? replies.slice(0, 1) : perRecipient(e, replies)) {
     if (r === previous) e.send(r);
     else e.reply("DATA_END", "", r, reason);
     previous = r;
@@ -272,6 +279,7 @@ function complete(
   replies: readonly Reply[],
   reason: string,
   sink: DataSink | undefined,
+  endOfData = true,
 ): void {
   e.verdict = undefined;
   if (e.closed || e.dropReply) {
@@ -282,7 +290,7 @@ function complete(
     }
     return;
   }
-  replyToData(e, replies, reason);
+  replyToData(e, replies, reason, !endOfData);
   // Told once the reply is written, in the same write as any replies that follow
   // it in this pass (one write per pipelined batch, not two).
   if (sink?.replied) {
