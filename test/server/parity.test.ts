@@ -303,6 +303,17 @@ const DIALOGS: readonly Dialog[] = [
     ],
   },
   {
+    // The 503 comes before the parameters are judged, as for MAIL.
+    name: "RCPT with bad DSN parameters and no MAIL",
+    options: { hideDSN: false },
+    steps: [
+      cmd("EHLO client.test"),
+      cmd("RCPT TO:<b@example.com> NOTIFY=BOGUS"),
+      cmd("RCPT TO:<c@example.com> NOTIFY=NEVER,SUCCESS"),
+      cmd("QUIT"),
+    ],
+  },
+  {
     name: "DSN parameters while DSN is hidden",
     steps: [
       cmd("EHLO client.test"),

@@ -91,6 +91,9 @@ export function rcpt(e: Engine, args: string, line: string): MaybePromise<void> 
   const cfg = e.config;
   const parsed = parseRcptTo(args, { lenient: cfg.lenientAddressParsing });
   if (!parsed.ok) return e.reply("RCPT", line, parsed.reply, "syntax");
+  // As for MAIL (and smtp-server): the 503 comes before the parameters are judged.
+  const outOfOrder = rcptOutOfOrder(e);
+  if (outOfOrder) return e.reply("RCPT", line, outOfOrder, "sequence");
   const checked = parsed.value.args
     ? checkRcptParams(parsed.value, {
         dsn: offered(e, "DSN"),
@@ -100,8 +103,6 @@ export function rcpt(e: Engine, args: string, line: string): MaybePromise<void> 
       })
     : parsed;
   if (!checked.ok) return e.reply("RCPT", line, checked.reply, "parameters");
-  const outOfOrder = rcptOutOfOrder(e);
-  if (outOfOrder) return e.reply("RCPT", line, outOfOrder, "sequence");
   const env = e.session.envelope;
   const addr = checked.value;
   const full = cfg.maxRecipients > 0 && env.rcptTo.length >= cfg.maxRecipients;
