@@ -485,7 +485,12 @@ describe("rejectOversized", () => {
   });
 
   test("LMTP: a BDAT without LAST that crosses the limit has one reply, BDAT LAST one per recipient", async () => {
-    const { port } = await start({ size: 100, rejectOversized: true, lmtp: true, hideCHUNKING: false });
+    const { port } = await start({
+      size: 100,
+      rejectOversized: true,
+      lmtp: true,
+      hideCHUNKING: false,
+    });
     const c = await connect(port);
     const envelope = ["MAIL FROM:<a@b.test>", "RCPT TO:<c@d.test>", "RCPT TO:<e@d.test>"];
     for (const line of ["LHLO c", ...envelope]) await c.command(line);
