@@ -303,6 +303,16 @@ const DIALOGS: readonly Dialog[] = [
     ],
   },
   {
+    name: "control characters in the EHLO and HELO name",
+    steps: [
+      cmd("EHLO a\u0001b.test"),
+      cmd("EHLO a\u0085b.test"),
+      cmd("HELO x\u009bb.test"),
+      cmd("EHLO client.test"),
+      cmd("QUIT"),
+    ],
+  },
+  {
     // The 503 comes before the parameters are judged, as for MAIL.
     name: "RCPT with bad DSN parameters and no MAIL",
     options: { hideDSN: false },

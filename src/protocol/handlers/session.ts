@@ -6,8 +6,11 @@ import { reply } from "../reply.js";
 import type { TransmissionType } from "../types.js";
 import { proxyExtensions } from "./xclient.js";
 
-/** RFC 5321 4.1.1.1: a domain or address literal; we only refuse what is unsafe. */
-const HELO_NAME = /^[^\s\x00-\x1f\x7f]{1,255}$/;
+/**
+ * RFC 5321 4.1.1.1: a domain or address literal; we only refuse what is unsafe (C0
+ * and C1 controls, as smtp-server does) and what is longer than a domain can be.
+ */
+const HELO_NAME = /^[^\s\x00-\x1f\x7f-\x9f]{1,255}$/;
 
 export function greet(verb: "EHLO" | "HELO" | "LHLO") {
   return (e: Engine, args: string): void => {
