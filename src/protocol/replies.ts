@@ -32,6 +32,8 @@ export const REPLIES = {
   tooManyUnrecognized: constantReply(421, "Error: too many unrecognized commands"),
   tooManyUnauthenticated: constantReply(421, "Error: too many unauthenticated commands"),
   httpRefused: constantReply(421, "HTTP requests not allowed"),
+  /** A BDAT size past 15 digits (leading zeros aside): no chunk of it can be read and dropped. */
+  bdatTooLarge: constantReply(421, "Error: BDAT chunk size too large, closing connection"),
   /** smtp-server has none: it answers each line of the ClientHello 500. */
   tlsOnPlaintext: constantReply(
     421,

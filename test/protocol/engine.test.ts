@@ -859,6 +859,22 @@ describe("BDAT (RFC 3030 CHUNKING)", () => {
     expect(t.host.sink.body).toBe("0123456789");
   });
 
+  test("takes a chunk size with leading zeros (RFC 3030: 1*DIGIT)", () => {
+    const t = inTransaction(chunking);
+    t.feed("BDAT 0000000000000006 LAST\r\nhello!NOOP\r\n");
+    expect(t.codes()).toEqual([250, 250]);
+    expect(t.host.sink.body).toBe("hello!");
+  });
+
+  test("closes with 421 at a chunk size past 15 digits: its chunk could not be skipped", () => {
+    const t = inTransaction(chunking);
+    t.feed("BDAT 1234567890123456 LAST\r\nRSET\r\n");
+    expect(t.take()).toEqual([
+      { code: 421, lines: ["Error: BDAT chunk size too large, closing connection"] },
+    ]);
+    expect(t.engine.closed).toBe(true);
+  });
+
   test("answers pipelined BDATs in order", () => {
     const t = startEngine({ ehlo: true, ...chunking });
     t.feed(`${MAIL}${RCPT}BDAT 2\r\nabBDAT 2\r\ncdBDAT 2 LAST\r\nefQUIT\r\n`);

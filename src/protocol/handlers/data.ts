@@ -70,10 +70,15 @@ export function finishData(e: Engine, decoder: DataDecoder, sink: DataSink): May
   return endData(e, sink, info);
 }
 
-/** `BDAT <size> [LAST]`, spaces around the words tolerated. */
-const BDAT_ARGS = /^ *(\d{1,15})(?: +(LAST))? *$/i;
+/**
+ * `BDAT <size> [LAST]`, spaces around the words tolerated. RFC 3030's chunk-size is
+ * `1*DIGIT`: leading zeros are taken, and the number is what counts.
+ */
+const BDAT_ARGS = /^ *0*(\d{1,15})(?: +(LAST))? *$/i;
 /** The chunk size of a BDAT whose arguments are otherwise wrong: its chunk still follows. */
-const CHUNK_SIZE = /^ *(\d{1,15})(?: |$)/;
+const CHUNK_SIZE = /^ *0*(\d{1,15})(?: |$)/;
+/** A size no chunk can have (a petabyte and more): there is no skipping it. */
+const HUGE_CHUNK = /^ *0*[1-9]\d{15,}(?: |$)/;
 
 /**
  * BDAT's 503 when there is no transaction for it (also checked before faults): the
@@ -88,6 +93,12 @@ export function bdatOutOfOrder(e: Engine): Reply | undefined {
 
 export function bdat(e: Engine, args: string, line: string): MaybePromise<void> {
   const m = BDAT_ARGS.exec(args);
+  if (!m && HUGE_CHUNK.test(args)) {
+    // Its chunk would be taken for commands: the connection cannot go on.
+    e.reply("BDAT", line, REPLIES.bdatTooLarge, "syntax");
+    e.close("BDAT chunk size too large", REPLIES.bdatTooLarge);
+    return;
+  }
   if (!m) {
     e.reply("BDAT", line, REPLIES.bdatSyntax, "syntax");
     refusedBdat(e, args);
