@@ -27,7 +27,14 @@ export function now(): number {
   return realNow();
 }
 
-/** Resolves after `ms` real milliseconds. */
+/**
+ * Resolves after `ms` real milliseconds. The timer does not keep the process alive:
+ * what it delays (a fault's reply, the greeting) is for a client whose socket does
+ * that while it is connected, and once the client has gone or the server is closed
+ * the rest of a 20 s delay must not hold a test run open (Jest's "did not exit").
+ */
 export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => realSetTimeout(resolve, ms));
+  return new Promise((resolve) => {
+    realSetTimeout(resolve, ms).unref();
+  });
 }
