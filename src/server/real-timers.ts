@@ -14,6 +14,9 @@ const realSetTimeout = timers.setTimeout;
 const realClearTimeout = timers.clearTimeout;
 const realNow = perfHooks.performance.now.bind(perfHooks.performance);
 
+/** When `now()` was 0, in milliseconds since 1970 (the real `performance.timeOrigin`). */
+export const timeOrigin = perfHooks.performance.timeOrigin;
+
 export function setTimeout(fn: () => void, ms: number): NodeJS.Timeout {
   return realSetTimeout(fn, ms);
 }

@@ -15,12 +15,12 @@
  * Entries (`TranscriptEntry` objects) are made only by `entries()` / `slice()`.
  */
 
-import { now } from "./real-timers.js";
+import { now, timeOrigin } from "./real-timers.js";
 import type { Direction, Transcript, TranscriptEntry } from "./transcript.js";
 
 const MASK = Buffer.from("***");
 const NO_BYTES = new Uint8Array(0);
-const origin = performance.timeOrigin;
+const origin = timeOrigin;
 
 /** Client reads up to this size are copied into a shared slab. */
 const COPY_LIMIT = 4096;
