@@ -161,7 +161,8 @@ export interface ResolvedOptions {
 function nonNegative(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
-    throw new TypeError(`SMTPServer: option ${name} must be a number >= 0, got ${String(value)}`);
+    const got = typeof value === "string" ? `the string ${JSON.stringify(value)}` : String(value);
+    throw new TypeError(`SMTPServer: option ${name} must be a number >= 0, got ${got}`);
   }
   return value;
 }
