@@ -46,6 +46,13 @@ export class Capabilities {
           `capabilities.set: unknown capability ${JSON.stringify(name)}; use one of ${CAPABILITIES.join(", ")}`,
         );
       }
+      if (typeof on !== "boolean") {
+        // SIZE's limit is the server's `size` option; a number here would just turn it on.
+        const hint = name === "SIZE" ? " (the limit itself is the `size` option)" : "";
+        throw new TypeError(
+          `capabilities.set: ${name} must be true or false, got ${typeof on === "string" ? JSON.stringify(on) : String(on)}${hint}`,
+        );
+      }
       if (on) this.enabled.add(name as Capability);
       else this.enabled.delete(name as Capability);
     }
