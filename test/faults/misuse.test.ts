@@ -150,6 +150,11 @@ describe("misuse gets a clear error", () => {
       /actions must be a non-empty array of faults/,
     ],
     [
+      "chaos with a fault maker not called",
+      () => chaos({ probability: 0.5, actions: [reject.rcpt(451), reject.rcpt as never] }),
+      /actions\[1\] is not a fault: got a function itself \(did you forget to call it/,
+    ],
+    [
       "options after an options object",
       () => (reject.mail as (...a: unknown[]) => unknown)({ code: 451 }, 2),
       /an options object comes alone/,
