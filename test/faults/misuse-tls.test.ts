@@ -74,3 +74,24 @@ describe("STARTTLS faults on a server without STARTTLS", () => {
     });
   });
 });
+
+describe("AUTH faults on a server without AUTH", () => {
+  test("smtp.use(reject.auth()) on a server started without auth is a TypeError", async () => {
+    await withServer({}, async (smtp) => {
+      expect(() => smtp.use(reject.auth())).toThrow(
+        /smtp\.use\(\): reject\.auth\(.*\) acts at AUTH, which this server never offers \(it was started without auth\), so it would never fire; start it with startTestSmtp\(\{ auth: "any" \}\)/,
+      );
+      expect(smtp.listFaults()).toEqual([]);
+    });
+    await expect(startTestSmtp({ faults: [delay.reply("AUTH", 10)] })).rejects.toThrow(
+      /acts at AUTH, which this server never offers/,
+    );
+  });
+
+  test("a server with auth takes them", async () => {
+    await withServer({ auth: "any" }, async (smtp) => {
+      smtp.use(reject.auth());
+      expect(smtp.listFaults()).toHaveLength(1);
+    });
+  });
+});
