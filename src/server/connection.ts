@@ -292,6 +292,9 @@ export class Connection implements EngineHost {
   }
 
   private input(chunk: Buffer): void {
+    // After the server's close (a 221, a 421), reads only wait for the client's FIN:
+    // a client that keeps writing must not fill the transcript (nothing reads it).
+    if (this.ended) return;
     const transcript = this.transcript;
     if (transcript !== undefined && this.engine.droppingOversized) {
       this.inputPastLimit(transcript, chunk);

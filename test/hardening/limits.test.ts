@@ -414,3 +414,44 @@ describe("a client that pipelines commands and never reads the replies", () => {
     sock.destroy();
   });
 });
+
+describe("after the server has closed a connection", () => {
+  test("what a client keeps writing after the 221 is read and dropped, not recorded", async () => {
+    let closed!: () => void;
+    const serverDone = new Promise<void>((resolve) => {
+      closed = resolve;
+    });
+    smtp = await startTestSmtp({ onClose: () => closed() });
+    // allowHalfOpen: the client goes on writing after the server's FIN, as a broken one may.
+    const s = netConnect({ port: smtp.port, host: "127.0.0.1", allowHalfOpen: true });
+    s.on("error", () => {});
+    let replies = "";
+    const replied = (code: string) =>
+      new Promise<void>((resolve) => {
+        const check = () => {
+          if (replies.includes(code)) resolve();
+          else
+            s.once("data", (d: Buffer) => {
+              replies += d.toString("latin1");
+              check();
+            });
+        };
+        check();
+      });
+    await replied("220 ");
+    s.write("QUIT\r\n");
+    await replied("221 ");
+    const chunk = Buffer.alloc(1 << 20, 0x61);
+    for (let i = 0; i < 4; i++) {
+      await new Promise<void>((resolve) => s.write(chunk, () => resolve()));
+    }
+    s.end();
+    await serverDone;
+    const clientBytes = smtp.transcripts
+      .flatMap((t) => t.entries())
+      .filter((e) => e.direction === "client")
+      .reduce((n, e) => n + e.data.byteLength, 0);
+    expect(clientBytes).toBe("QUIT\r\n".length);
+    s.destroy();
+  });
+});
