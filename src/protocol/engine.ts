@@ -15,7 +15,7 @@ import type { DataSink, Directive, DripPace, EngineHost } from "./host.js";
 import { COMMAND_MODE, type Mode } from "./mode.js";
 import { REPLIES } from "./replies.js";
 import { type Reply, serializeReply } from "./reply.js";
-import { emptyEnvelope, type SMTPSession, type Stage } from "./types.js";
+import { emptyEnvelope, type SMTPAddress, type SMTPSession, type Stage } from "./types.js";
 import { andThen, isPromise, type MaybePromise } from "./util.js";
 
 const LF = 0x0a;
@@ -99,6 +99,10 @@ export class Engine {
    * too, while the envelope holds that recipient once. Empty outside LMTP.
    */
   readonly lmtpRcpts: number[] = [];
+  /** The lower-case recipients of a long `rcptTo` (see handlers/mail.ts); made past 16. */
+  rcptIndex:
+    | { list: readonly SMTPAddress[]; keys: Map<string, number>; count: number }
+    | undefined = undefined;
   /** The last reply queued (what a `disconnect.after` fault's client got before the close). */
   private lastSent: Reply | undefined;
 

@@ -493,6 +493,24 @@ describe("MAIL and RCPT parameters", () => {
     expect(t.session.envelope.rcptTo).toHaveLength(1);
   });
 
+  test("a long envelope: a repeated recipient (any case) replaces its entry, in every transaction", () => {
+    const t = startEngine({ ehlo: true, config: { maxRecipients: 40 } });
+    const rcpts = (from: number, to: number) =>
+      Array.from({ length: to - from }, (_, i) => `RCPT TO:<r${from + i}@example.com>\r\n`).join(
+        "",
+      );
+    for (let round = 0; round < 2; round++) {
+      t.feed(`${MAIL}${rcpts(0, 40)}RCPT TO:<R20@EXAMPLE.com>\r\nRCPT TO:<r40@example.com>\r\n`);
+      expect(t.codes()).toEqual([250, ...Array(41).fill(250), 452]);
+      const list = t.session.envelope.rcptTo.map((r) => r.address);
+      expect(list).toHaveLength(40);
+      expect(list[20]).toBe("R20@EXAMPLE.com");
+      expect(list.filter((a) => a.toLowerCase() === "r20@example.com")).toHaveLength(1);
+      t.feed("RSET\r\n");
+      expect(t.codes()).toEqual([250]);
+    }
+  });
+
   test("notes the extensions the client used", () => {
     const t = startEngine({ ehlo: true, config: { capabilities: ["PIPELINING", "SIZE"] } });
     t.feed(`MAIL FROM:<a@example.com> SIZE=10\r\n${RCPT}`);

@@ -106,7 +106,7 @@ export function rcpt(e: Engine, args: string, line: string): MaybePromise<void> 
   const env = e.session.envelope;
   const addr = checked.value;
   const full = cfg.maxRecipients > 0 && env.rcptTo.length >= cfg.maxRecipients;
-  if (full && indexOfRecipient(env.rcptTo, addr.address.toLowerCase()) === -1) {
+  if (full && indexOfRecipient(e, env.rcptTo, addr.address.toLowerCase()) === -1) {
     return e.reply("RCPT", line, REPLIES.tooManyRecipients, "too many recipients");
   }
   if (addr.dsn) e.used.add("DSN");
@@ -115,7 +115,7 @@ export function rcpt(e: Engine, args: string, line: string): MaybePromise<void> 
 
 function acceptRecipient(e: Engine, line: string, addr: SMTPAddress): void {
   const list = e.session.envelope.rcptTo;
-  const at = list.length === 0 ? -1 : indexOfRecipient(list, addr.address.toLowerCase());
+  const at = list.length === 0 ? -1 : indexOfRecipient(e, list, addr.address.toLowerCase());
   if (at === -1) list.push(addr);
   else list[at] = addr; // a repeated recipient replaces the earlier one, as smtp-server does
   // LMTP answers each accepted RCPT after the data, a repeated one too (RFC 2033 4.2).
@@ -123,7 +123,32 @@ function acceptRecipient(e: Engine, line: string, addr: SMTPAddress): void {
   e.reply("RCPT", line, REPLIES.acceptedRecipient);
 }
 
-function indexOfRecipient(list: readonly SMTPAddress[], key: string): number {
+/** Up to this many recipients a scan is cheaper than keeping an index. */
+const SCAN_LIMIT = 16;
+
+/**
+ * Where the recipient `key` (lower case) is in `list`, or -1. Past a few recipients,
+ * through the engine's index of this list (each RCPT scanning them all made a
+ * 20,000-recipient envelope cost seconds); an index entry is checked against the
+ * list, which a hook may have edited.
+ */
+function indexOfRecipient(e: Engine, list: readonly SMTPAddress[], key: string): number {
+  if (list.length <= SCAN_LIMIT) return scanRecipients(list, key);
+  let index = e.rcptIndex;
+  if (index === undefined || index.list !== list || index.count > list.length) {
+    index = { list, keys: new Map(), count: 0 };
+    e.rcptIndex = index;
+  }
+  for (; index.count < list.length; index.count++) {
+    const k = list[index.count]!.address.toLowerCase();
+    if (!index.keys.has(k)) index.keys.set(k, index.count);
+  }
+  const at = index.keys.get(key);
+  if (at === undefined) return -1;
+  return list[at]?.address.toLowerCase() === key ? at : scanRecipients(list, key);
+}
+
+function scanRecipients(list: readonly SMTPAddress[], key: string): number {
   for (let i = 0; i < list.length; i++) if (list[i]!.address.toLowerCase() === key) return i;
   return -1;
 }
