@@ -211,12 +211,17 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
         for (const c of this.connections) c.cut();
         for (const socket of this.#refused) socket.destroy();
       }, this.options.closeTimeout);
+      // The sockets are unref()ed: once the cut has fired and the clients have gone,
+      // nothing else may hold the process, which would exit before close() resolves
+      // (a script's `await smtp.close()` never returning, node:test's after hook dropped).
+      const alive = setTimeout(() => {}, 2 ** 31 - 1);
       await Promise.all([
         stopped,
         ...[...this.connections].map((c) => closedOf(c)),
         ...[...this.#refused].map((socket) => socketClosed(socket)),
       ]);
       clearTimeout(cut);
+      clearTimeout(alive);
     }
     this.options.log?.info(
       { tnx: "closed" },
