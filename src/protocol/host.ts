@@ -104,8 +104,9 @@ export interface EngineHost {
    * Upgrade to TLS after `220 Ready to start TLS`; input resumes on the TLS stream.
    * `secured` (the session's reset, RFC 3207 4.2) is called once the handshake is
    * done, before anything else (the onSecure hook, a log entry) sees the session.
+   * `command` is the STARTTLS line, for the attempt a failed handshake records.
    */
-  startTls(secured: () => void): Promise<void>;
+  startTls(secured: () => void, command: string): Promise<void>;
   /** A STARTTLS fault: fail the handshake that follows the 220; resolves when done. */
   failTls?(mode: "alert" | "close"): Promise<void>;
   /** The fault seam: asked before each command runs. */

@@ -27,6 +27,12 @@ import type { AuthResponse } from "./options.js";
 import { acceptProxy } from "./proxy.js";
 import { clearTimeout, setTimeout, sleep } from "./real-timers.js";
 import { type ReverseLookupReport, reverseLookup } from "./reverse-lookup.js";
+import {
+  type HandshakeCut,
+  LEFT_AFTER_HANDSHAKE,
+  type StartTlsFailure,
+  startTlsFailure,
+} from "./starttls-failure.js";
 import { streamSink } from "./stream-sink.js";
 import { upgradeToTls } from "./tls.js";
 import { TranscriptRecorder } from "./transcript-recorder.js";
@@ -77,6 +83,14 @@ export class Connection implements EngineHost {
   faultsState: unknown = undefined;
   private ended = false;
   private upgrading = false;
+  /** Set when the server cut a TLS handshake short (its timeout, its close). */
+  private handshakeCut: HandshakeCut | undefined = undefined;
+  /**
+   * After a STARTTLS handshake: its command and the transcript's length then. A
+   * client that closes with the transcript still at that length left without a
+   * command (as a Node client that rejects the certificate does over TLS 1.2).
+   */
+  private securedAt: { readonly command: string; readonly entries: number } | undefined = undefined;
   /**
    * Set once the socket is an SMTP connection: after a PROXY header, the reverse
    * lookup and an implicit TLS handshake, before onConnect. Before it, as in
@@ -549,14 +563,19 @@ export class Connection implements EngineHost {
     return streamSink(this, owner.hooks.onData, owner.engineConfig.lmtp, owner);
   }
 
-  startTls(secured: () => void): Promise<void> {
+  startTls(secured: () => void, command: string): Promise<void> {
     // A dripped 220 (a fault) is written in full first: the client starts the
     // handshake only after the whole line. Nothing read meanwhile is taken for SMTP.
     this.socket.removeListener("data", this.onBytes);
+    // More read than this is the client's ClientHello; more written, the server's answer.
+    const plain = this.socket;
+    const read = plain.bytesRead;
+    const written = plain.bytesWritten;
     const upgraded = this.dripping ? this.dripping.then(() => this.upgrade()) : this.upgrade();
     return upgraded.then(
       async () => {
         secured();
+        if (this.transcript) this.securedAt = { command, entries: this.transcript.length };
         if (this.log) {
           const cipher = (this.socket as TLSSocket).getCipher?.()?.name;
           this.log.info(
@@ -577,10 +596,20 @@ export class Connection implements EngineHost {
         }
       },
       (err: unknown) => {
+        const helloRead = plain.bytesRead > read;
+        const answered = plain.bytesWritten > written;
+        this.tlsFailed(command, startTlsFailure(this.handshakeCut, helloRead, answered, err));
         this.owner.socketError(this, err instanceof Error ? err : new Error(String(err)));
         throw err;
       },
     );
+  }
+
+  /** A STARTTLS handshake that gave no session: noted in the transcript, and an attempt. */
+  private tlsFailed(command: string, failure: StartTlsFailure | undefined): void {
+    if (failure === undefined) return;
+    this.transcript?.note(failure.note);
+    this.owner.internals.tlsFailed?.(this, command, failure.reason, failure.certificate);
   }
 
   /** The `onSecure` hook, if any, with the (TLS) socket and the session. */
@@ -668,6 +697,7 @@ export class Connection implements EngineHost {
     // Mid-handshake a plaintext 421 would only corrupt the TLS stream; before the
     // session (a PROXY header still awaited) nobody is listening for SMTP.
     if (this.upgrading || !this.reachedSession) {
+      if (this.upgrading) this.handshakeCut = "timeout";
       this.socket.destroy();
       return;
     }
@@ -677,6 +707,7 @@ export class Connection implements EngineHost {
   /** closeTimeout ran out: tell the client (421) if it can still hear us, then drop it. */
   cut(): void {
     const reply = this.upgrading ? undefined : REPLIES.shuttingDown;
+    if (this.upgrading) this.handshakeCut = "server closed";
     if (reply) {
       const enhanced = this.owner.engineConfig.capabilities.has("ENHANCEDSTATUSCODES");
       const text = serializeReply(reply, enhanced);
@@ -698,6 +729,7 @@ export class Connection implements EngineHost {
    */
   shutdown(): void {
     if (this.upgrading || !this.reachedSession) {
+      if (this.upgrading) this.handshakeCut = "server closed";
       this.ended = true;
       this.socket.destroy();
       return;
@@ -706,6 +738,10 @@ export class Connection implements EngineHost {
   }
 
   private closed(hadError: boolean): void {
+    const secured = this.securedAt;
+    if (secured && !this.ended && this.transcript?.length === secured.entries) {
+      this.tlsFailed(secured.command, LEFT_AFTER_HANDSHAKE);
+    }
     this.ended = true;
     this.logClose(hadError);
     if (this.transcript) this.transcript.closed = true;

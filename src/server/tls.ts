@@ -22,6 +22,17 @@ export function normalizeServername(name: string): string {
   return (domainToUnicode(trimmed) || trimmed).toLowerCase();
 }
 
+/** The handshake's error when the connection closed before it was done. */
+export const TLS_HANDSHAKE_CLOSED = "connection closed during the TLS handshake";
+
+/** The errors with which the server refused a client's certificate (requestCert). */
+const certificateRefusals = new WeakSet<object>();
+
+/** Whether the handshake failed because the server refused the client's certificate. */
+export function isClientCertificateRefusal(err: unknown): boolean {
+  return typeof err === "object" && err !== null && certificateRefusals.has(err);
+}
+
 export function upgradeToTls(owner: ConnectionOwner, conn: Connection): Promise<TLSSocket> {
   const plain = conn.socket;
   // The options as updateSecureContext() last left them.
@@ -62,10 +73,13 @@ export function upgradeToTls(owner: ConnectionOwner, conn: Connection): Promise<
       reject(err);
     };
     socket.once("error", fail);
-    socket.once("close", () => fail(new Error("connection closed during the TLS handshake")));
+    socket.once("close", () => fail(new Error(TLS_HANDSHAKE_CLOSED)));
     socket.once("secure", () => {
       const refused = requestCert ? judgeClientCertificate(socket, rejectUnauthorized) : undefined;
-      if (refused) return fail(refused);
+      if (refused) {
+        certificateRefusals.add(refused);
+        return fail(refused);
+      }
       socket.removeListener("error", fail);
       // A TLS error once the session is up (a bad record): a server TLSSocket that no
       // tls.Server owns reports it only as '_tlsError', and stays open (smtp-server

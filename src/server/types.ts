@@ -6,6 +6,7 @@ import type { Stage } from "../protocol/types.js";
 import type { MaybePromise } from "../protocol/util.js";
 import type { Connection } from "./connection.js";
 import type { ResolvedOptions, SMTPServerOptions } from "./options.js";
+import type { CertificateVerdict } from "./starttls-failure.js";
 
 /**
  * What the fixture plugs into a server (not public API): its own data sink, the
@@ -29,6 +30,16 @@ export interface ServerInternals {
     reason: string,
     reply: Reply | undefined,
     command: string,
+  ): void;
+  /**
+   * A STARTTLS handshake gave no session, through the client (it left, failed the
+   * handshake, or left right after it) or its timeout: `command` is the STARTTLS line.
+   */
+  tlsFailed?(
+    conn: Connection,
+    command: string,
+    reason: string,
+    certificate: CertificateVerdict | undefined,
   ): void;
   connectionOpened?(conn: Connection): void;
   connectionClosed?(conn: Connection): void;

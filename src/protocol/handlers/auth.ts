@@ -136,7 +136,7 @@ export function startTls(e: Engine, args: string, line: string): MaybePromise<vo
     s.transmissionType = transmissionType(e);
     e.usedForSession("STARTTLS");
   };
-  return e.host.startTls(forget).then(
+  return e.host.startTls(forget, line).then(
     () => undefined,
     () => e.close(),
   );
