@@ -1,5 +1,6 @@
 /** `test.extend` fixtures that start a TestSmtp and close it when their scope ends. */
-import { type TestAPI, test } from "vitest";
+import { type TestAPI, type TestContext, test } from "vitest";
+import { isOpen } from "../fixture/current.js";
 import { describeValue } from "../fixture/describe-value.js";
 import { type InboxScope, startTestSmtp, type TestSmtp, type TestSmtpOptions } from "../index.js";
 import { claim, claimScope } from "./owners.js";
@@ -18,10 +19,11 @@ export interface SmtpFixtures {
 export interface SmtpTestSettings {
   /**
    * vitest's fixture scope. `"file"` (default): one server per test file, started by
-   * the first test that uses `smtp`, closed after the file's last test. `"test"`: a
-   * fresh server per test (recorded on the test, so `dumpOnFailure` writes that
-   * test's own server even when other tests run at the same time). `"worker"`: one
-   * per vitest worker.
+   * the first test that uses `smtp`, closed after the file's last test, and reset
+   * (`smtp.reset()`) after each test that used it, once no other test is using it.
+   * `"test"`: a fresh server per test (recorded on the test, so `dumpOnFailure` writes
+   * that test's own server even when other tests run at the same time). `"worker"`:
+   * one per vitest worker, reset as a file's is.
    */
   scope?: "test" | "file" | "worker";
 }
@@ -36,9 +38,11 @@ export interface SmtpTestSettings {
  * test("logs in", async ({ smtp }) => { ... });
  * ```
  *
- * A file-scoped server is shared by the file's tests: give each test its own view
- * with `smtp.inbox.scope()` (safe with `describe.concurrent`), or
- * `afterEach(() => testSmtp().reset())` for sequential tests.
+ * A file-scoped server is shared by the file's tests, and reset after each test that
+ * used it (after its `afterEach` hooks, so `dumpOnFailure` still sees its mail): the
+ * next test starts with an empty inbox and the start options' faults. Tests running at
+ * once (`smtpTest.concurrent`) share it until the last of them ends: give each its own
+ * view with the `scope` fixture.
  */
 const SCOPES: readonly unknown[] = ["test", "file", "worker"];
 
@@ -66,23 +70,63 @@ export function createSmtpTest(
       await smtp.close();
     }
   };
+  const scopeFixture = async (
+    { smtp, task }: { smtp: TestSmtp; task: Task },
+    use: (view: InboxScope) => Promise<void>,
+  ) => {
+    const view = smtp.inbox.scope();
+    claimScope(task, view);
+    await use(view);
+  };
   // vitest reads a fixture's dependencies from its first parameter: it must be a pattern.
-  // A test-scoped server is recorded on its test (for dumpOnFailure); a file- or
-  // worker-scoped fixture has no test to record it on.
-  return test.extend<SmtpFixtures>({
-    smtp: [
-      scope === "test"
-        ? async ({ task }, use) => run(use, (smtp) => claim(task, smtp))
-        : // biome-ignore lint/correctness/noEmptyPattern: vitest requires the destructuring
-          async ({}, use) => run(use),
+  if (scope === "test") {
+    // A test-scoped server is recorded on its test (for dumpOnFailure).
+    return test.extend<SmtpFixtures>({
+      smtp: [async ({ task }, use) => run(use, (smtp) => claim(task, smtp)), { scope }],
+      scope: scopeFixture,
+    });
+  }
+  // A file- or worker-scoped server is the hidden fixture; `smtp` hands it to each test
+  // and puts it back to the start options after the test (see `lend`).
+  const extended = test.extend<SmtpFixtures & SharedServer>({
+    smtpSharedServer: [
+      // biome-ignore lint/correctness/noEmptyPattern: vitest requires the destructuring
+      async ({}, use) => run(use),
       { scope },
     ],
-    scope: async ({ smtp, task }, use) => {
-      const view = smtp.inbox.scope();
-      claimScope(task, view);
-      await use(view);
-    },
+    smtp: async ({ smtpSharedServer }, use) => lend(smtpSharedServer, use),
+    scope: scopeFixture,
   });
+  return extended as unknown as TestAPI<SmtpFixtures>;
+}
+
+type Task = TestContext["task"];
+
+/** The hidden file- or worker-scoped fixture that holds the shared server. */
+interface SharedServer {
+  smtpSharedServer: TestSmtp;
+}
+
+/** How many tests are using each shared server right now. */
+const borrowers = new WeakMap<TestSmtp, number>();
+
+/**
+ * Gives the shared server to one test. When the last test using it ends (after the
+ * test's `afterEach` hooks: dumpOnFailure has written it by then), the server is
+ * reset, as msw resets its handlers: inbox, attempts, transcripts, faults,
+ * capabilities and strict mode back to the start options. Tests running at once share
+ * it until the last of them ends: resetting at the first one's end would clear the
+ * others' mail and faults under them.
+ */
+async function lend(smtp: TestSmtp, use: (smtp: TestSmtp) => Promise<void>): Promise<void> {
+  borrowers.set(smtp, (borrowers.get(smtp) ?? 0) + 1);
+  try {
+    await use(smtp);
+  } finally {
+    const left = (borrowers.get(smtp) ?? 1) - 1;
+    borrowers.set(smtp, left);
+    if (left === 0 && isOpen(smtp)) smtp.reset();
+  }
 }
 
 /**

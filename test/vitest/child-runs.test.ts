@@ -3,6 +3,9 @@
  * the built package as a user would:
  * - hook.test.ts: `beforeAll(startTestSmtp)` exactly as written, no afterAll;
  * - fixture.test.ts: the `smtpTest` / `createSmtpTest` fixtures and the matchers;
+ * - shared-reset.test.ts, shared-reset-faults.test.ts: smtpTest's shared server reset
+ *   after each test (after the last of the tests running at once), keeping the faults
+ *   given at start;
  * - concurrent.test.ts: 20 concurrent tests, each in its own inbox.scope();
  * - dump.test.ts: dumpOnFailure, with one test failing on purpose;
  * - unawaited-wait.test.ts: a wait without `await` in the last test.
@@ -20,14 +23,20 @@ import {
   vitestVersion,
 } from "./child-vitest.js";
 
-const FILES = ["hook.test.ts", "fixture.test.ts", "concurrent.test.ts"];
+const FILES = [
+  "hook.test.ts",
+  "fixture.test.ts",
+  "shared-reset.test.ts",
+  "shared-reset-faults.test.ts",
+  "concurrent.test.ts",
+];
 const MAJOR: Record<VitestPackage, string> = { vitest3: "3", vitest: "4", vitest5: "5" };
 
 describe.each(["vitest3", "vitest", "vitest5"] as const)("a real %s run", (pkg) => {
   const version = vitestVersion(pkg);
 
   test.skipIf(version.skip)(
-    `beforeAll(startTestSmtp), the smtpTest fixture and 20 scoped concurrent tests pass (${version.skip ?? `node ${version.node === process.execPath ? process.version : "22"}`})`,
+    `beforeAll(startTestSmtp), the smtpTest fixture, its reset between tests and 20 scoped concurrent tests pass (${version.skip ?? `node ${version.node === process.execPath ? process.version : "22"}`})`,
     async () => {
       const child = await runVitest(version, { files: FILES });
       try {
@@ -37,10 +46,12 @@ describe.each(["vitest3", "vitest", "vitest5"] as const)("a real %s run", (pkg) 
         expect(passedPerFile(child.report), report).toEqual({
           "hook.test.ts": 3,
           "fixture.test.ts": 4,
+          "shared-reset.test.ts": 5,
+          "shared-reset-faults.test.ts": 2,
           "concurrent.test.ts": 20,
         });
         expect(child.report.numFailedTests, report).toBe(0);
-        expect(child.report.numPassedTests, report).toBe(27);
+        expect(child.report.numPassedTests, report).toBe(34);
         // Every server the fixtures started was closed by the runner, not by the exit.
         expect(child.markers).toEqual([
           `fixture-file-${pkg}.closed`,
