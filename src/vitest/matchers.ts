@@ -1,7 +1,9 @@
 /** The four matchers of `smtp-fixture/vitest`, with failure messages that show what did arrive. */
 import { describeValue } from "../fixture/describe-value.js";
 import { isPlainObject } from "../fixture/faults/fault.js";
+import { strictRulesOf } from "../fixture/inbox-view.js";
 import { compileMatch, describeMatch } from "../fixture/match.js";
+import { StrictModeError } from "../fixture/strict.js";
 import type {
   Inbox,
   InboxScope,
@@ -46,7 +48,9 @@ export interface SmtpMatchers<R = void> {
   /**
    * On a `TestSmtp`, an `Inbox` or an `InboxScope`: a message matching `match` is
    * already there (with `count`: exactly that many). Synchronous: it checks what has
-   * arrived; `await inbox.waitFor(match)` first for mail still on its way.
+   * arrived; `await inbox.waitFor(match)` first for mail still on its way. In strict
+   * mode a matched message that broke a rule fails it (negated too), with the
+   * violations, as it fails the `waitFor` that finds it.
    */
   toHaveReceived(match: MessageMatch, options?: ToHaveReceivedOptions): R;
   /**
@@ -138,11 +142,27 @@ const toHaveReceived: MatcherFn<[MessageMatch, ToHaveReceivedOptions?]> = functi
   const compiled = compileMatch(match, "toHaveReceived(match)");
   const all = view.messages;
   const found = all.filter((m) => compiled.test(m));
-  const pass = count === undefined ? found.length > 0 : found.length === count;
+  const counted = count === undefined ? found.length > 0 : found.length === count;
+  const strict = strictFailure(view, found);
+  // A matched message that broke strict mode fails either form, as it fails the
+  // waitFor that finds it: under `.not`, vitest fails a matcher that passes.
+  const not = this.isNot === true;
+  const pass = not ? counted || strict !== undefined : counted && strict === undefined;
   const hint = this.utils.matcherHint(".toHaveReceived", label, "match", { isNot: this.isNot });
   const wanted = `${count === undefined ? "a message" : `exactly ${count} message(s)`} matching ${describeMatch(match)}`;
   const message = () => {
     const lines = [hint, ""];
+    if (strict !== undefined && counted !== not) {
+      lines.push(
+        `Expected ${label} ${not ? "not " : ""}to have received ${wanted}: ${found.length} matched, ` +
+          `and strict mode fails ${strict.broken.length === 1 ? "this one" : "these"}:`,
+        ...strict.broken.slice(0, LISTED).map((m) => `  - ${summary(m)}`),
+      );
+      if (strict.broken.length > LISTED)
+        lines.push(`  ... and ${strict.broken.length - LISTED} more`);
+      lines.push("", strict.error.message);
+      return lines.join("\n");
+    }
     if (this.isNot) {
       lines.push(`Expected ${label} not to have received ${wanted}, but ${found.length} did:`);
       lines.push(...found.slice(0, LISTED).map((m) => `  - ${summary(m)}`));
@@ -167,12 +187,29 @@ const toHaveReceived: MatcherFn<[MessageMatch, ToHaveReceivedOptions?]> = functi
           `wait for it first: ${advice}`,
       );
     }
+    if (strict !== undefined)
+      lines.push("", `The matching ones fail strict mode too:`, strict.error.message);
     return lines.join("\n");
   };
   return count === undefined
     ? { pass, message }
     : { pass, message, actual: found.length, expected: count };
 };
+
+/**
+ * The matched messages that broke strict-mode rules, and the StrictModeError that
+ * `waitFor` would have rejected with for them (the same text, the same hint), or
+ * undefined when none did.
+ */
+function strictFailure(
+  view: InboxLike,
+  found: readonly ReceivedMessage[],
+): { broken: ReceivedMessage[]; error: StrictModeError } | undefined {
+  const broken = found.filter((m) => m.violations.length > 0);
+  if (broken.length === 0) return undefined;
+  const violations = broken.flatMap((m) => m.violations);
+  return { broken, error: new StrictModeError(violations, strictRulesOf(view)) };
+}
 
 /**
  * `toHaveReceived`'s options: `{ count }` or nothing. A number, another key or a wait

@@ -203,6 +203,98 @@ describe("toHaveReceived", () => {
   });
 });
 
+describe("toHaveReceived in strict mode", () => {
+  // Three rules on: a hint built from every rule would name others than "bare-lf".
+  const RULES = ["missing-date", "missing-message-id", "bare-lf"] as const;
+  let strict: TestSmtp;
+  let waitError: Error;
+
+  beforeAll(async () => {
+    strict = await startTestSmtp({ strict: [...RULES] });
+    const mailer = nodemailer.createTransport(strict.transport);
+    // As written: no Date, no Message-ID (nodemailer would add both to a built message).
+    await mailer.sendMail({
+      envelope: { from: "app@app.test", to: ["sloppy@example.com"] },
+      raw: "From: app@app.test\r\nTo: sloppy@example.com\r\nSubject: Sloppy\r\n\r\nhi\r\n",
+    });
+    await mailer.sendMail({
+      from: "app@app.test",
+      to: "tidy@example.com",
+      subject: "Tidy",
+      text: "hi",
+    });
+    mailer.close();
+    await strict.inbox.waitFor("tidy@example.com");
+    waitError = await strict.inbox.waitFor("sloppy@example.com").then(
+      () => new Error("waitFor resolved"),
+      (error: Error) => error,
+    );
+  });
+
+  afterAll(() => strict.close());
+
+  test("a matched message that broke a rule fails, with waitFor's StrictModeError text", () => {
+    expect(waitError.name).toBe("StrictModeError");
+    for (const received of [strict, strict.inbox]) {
+      const message = failure(() => expect(received).toHaveReceived("sloppy@example.com"));
+      expect(message).toMatch(
+        /to have received a message matching "sloppy@example\.com": 1 matched, and strict mode fails this one:\n {2}- [\d.]+ to \[sloppy@example\.com\] subject "Sloppy"\n/,
+      );
+      expect(message).toContain(waitError.message);
+      expect(message).toContain("missing-date: ");
+      expect(message).toContain("missing-message-id: ");
+      // The hint starts from the rules on, as waitFor's does.
+      expect(message).toContain('To accept this, turn the rules off: strict: ["bare-lf"]');
+    }
+    expect(() => expect(strict).toHaveReceived({ subject: "Sloppy" }, { count: 1 })).toThrow(
+      /StrictModeError|strict mode: the client broke 2 rules/,
+    );
+  });
+
+  test("a scope's matched message fails too", async () => {
+    const scope = strict.inbox.scope("strict");
+    const to = scope.address("sloppy");
+    const mailer = nodemailer.createTransport(strict.transport);
+    await mailer.sendMail({
+      envelope: { from: "app@app.test", to: [to] },
+      raw: `From: app@app.test\r\nTo: ${to}\r\nSubject: Scoped\r\n\r\nhi\r\n`,
+    });
+    mailer.close();
+    await expect(scope.waitFor(to)).rejects.toThrow(/missing-date/);
+    expect(failure(() => expect(scope).toHaveReceived(to))).toContain(
+      "strict mode: the client broke 2 rules (missing-date, missing-message-id):",
+    );
+  });
+
+  test("messages that broke no rule pass, whatever the others did", () => {
+    expect(strict).toHaveReceived("tidy@example.com", { count: 1 });
+    expect(strict).not.toHaveReceived("nobody@example.com");
+    expect(strict).toHaveReceived("nobody@example.com", { count: 0 });
+  });
+
+  test(".not fails on a matched message that broke a rule, even when the count differs", () => {
+    const message = failure(() =>
+      expect(strict).not.toHaveReceived("sloppy@example.com", { count: 2 }),
+    );
+    expect(message).toContain(
+      'Expected smtp not to have received exactly 2 message(s) matching "sloppy@example.com": 1 matched, and strict mode fails this one:',
+    );
+    expect(message).toContain(waitError.message);
+    // Received at all: the usual .not failure.
+    expect(failure(() => expect(strict).not.toHaveReceived("sloppy@example.com"))).toContain(
+      "but 1 did:",
+    );
+  });
+
+  test("a count mismatch shows the count, then the broken rules", () => {
+    const message = failure(() =>
+      expect(strict).toHaveReceived("sloppy@example.com", { count: 2 }),
+    );
+    expect(message).toContain("; 1 matched.");
+    expect(message).toContain(`The matching ones fail strict mode too:\n${waitError.message}`);
+  });
+});
+
 describe("toHaveAttachment", () => {
   test("passes by filename, pattern or fields", () => {
     expect(welcome).toHaveAttachment("terms.txt");
