@@ -4,10 +4,11 @@ import { mkdir, rm, writeFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { stripVTControlCharacters } from "node:util";
 import { afterEach, beforeEach, type TestContext } from "vitest";
-import { currentSmtp, isOpen, startCount, startedSince } from "../fixture/current.js";
+import { currentSmtp, isOpen, onReset, startCount, startedSince } from "../fixture/current.js";
 import { describeValue } from "../fixture/describe-value.js";
 import { isPlainObject } from "../fixture/faults/fault.js";
-import type { InboxScope, TestSmtp } from "../index.js";
+import { dumpLog } from "../fixture/inbox-dump.js";
+import type { Inbox, InboxScope, TestSmtp } from "../index.js";
 import { ownerOf, scopeOf, serverOf } from "./owners.js";
 
 /** The server `dumpOnFailure` writes: a TestSmtp, or a function of the failed test's context. */
@@ -30,19 +31,27 @@ export type DumpServer =
  * closed or not; otherwise the most recently started one (`testSmtp()`, which
  * is what `beforeAll(startTestSmtp)` and a file- or worker-scoped fixture made). When
  * that one is another test's per-test server, nothing is written, and the output says
- * why. Call it at the top of a file or in a `describe`, after any `afterEach` that
- * resets the server (vitest runs `afterEach` hooks last-registered first). Add `dir`
- * to .gitignore.
+ * why. Call it at the top of a file or in a `describe`. Add `dir` to .gitignore.
+ *
+ * An `afterEach` that resets the server and runs before this one (vitest runs
+ * `afterEach` hooks last-registered first: one registered after this call) does not
+ * empty the dump: what `reset()` cleared after the test failed is written, with what
+ * arrived since.
  */
 export function dumpOnFailure(options?: DumpOptions): void;
 export function dumpOnFailure(smtp?: DumpServer, dir?: string): void;
 export function dumpOnFailure(first?: DumpServer | DumpOptions, second?: string): void {
   const { smtp, dir } = dumpArguments(first, second);
+  onReset(keepWhatResetClears);
   // vitest reads a hook's first parameter as fixture names: it must be a pattern.
   beforeEach(({ task }: TestContext) => {
     startsBefore.set(task, startCount());
+    running.set(task, (running.get(task) ?? 0) + 1);
   });
   afterEach(async ({ task }: TestContext) => {
+    const left = (running.get(task) ?? 1) - 1;
+    if (left === 0) running.delete(task);
+    else running.set(task, left);
     if (!hasFailed(task)) return;
     const { server, skipped } = serverFor(task, smtp);
     if (skipped) {
@@ -54,27 +63,87 @@ export function dumpOnFailure(first?: DumpServer | DumpOptions, second?: string)
       await dumpScope(task, server, target);
       return;
     }
-    try {
-      await rm(target, { recursive: true, force: true });
-      await mkdir(target, { recursive: true });
-      await server.inbox.dump(target);
-      await writeFile(join(target, "error.txt"), errorText(task));
-      await Promise.all(
-        server.transcripts.map((t) =>
-          writeFile(join(target, `transcript-${t.connection}.txt`), t.toString()),
-        ),
-      );
-    } catch (error) {
-      // The test has failed already; a failed dump is reported, not added to its errors.
-      console.error(`smtp-fixture: could not write the failure dump to ${target}:`, error);
-      return;
-    }
-    const released = isOpen(server) ? "" : " (it was closed: its transcripts were released)";
-    console.error(
-      `smtp-fixture: "${task.name}" failed; ${server.inbox.messages.length} message(s) and ` +
-        `${server.transcripts.length} transcript(s) written to ${target}${released}`,
-    );
+    await dumpServer(task, server, target);
   });
+}
+
+/** Writes the server's mail, transcripts and the test's errors to `target`, and says so. */
+async function dumpServer(task: Task, server: TestSmtp, target: string): Promise<void> {
+  const cleared = clearedAfterFailure.get(task)?.get(server);
+  const messages = [...(cleared?.messages ?? []), ...server.inbox.messages];
+  // A pooled connection open across the reset is listed again after it, from the
+  // reset on: its whole conversation is the one listed before.
+  const transcripts = new Map<number, TestSmtp["transcripts"][number]>();
+  for (const t of [...(cleared?.transcripts ?? []), ...server.transcripts]) {
+    if (!transcripts.has(t.connection)) transcripts.set(t.connection, t);
+  }
+  try {
+    await rm(target, { recursive: true, force: true });
+    await mkdir(target, { recursive: true });
+    if (cleared) {
+      await dumpLog(
+        { messages, attempts: [...cleared.attempts, ...server.inbox.attempts] },
+        target,
+      );
+    } else {
+      await server.inbox.dump(target);
+    }
+    await writeFile(join(target, "error.txt"), errorText(task));
+    await Promise.all(
+      [...transcripts.values()].map((t) =>
+        writeFile(join(target, `transcript-${t.connection}.txt`), t.toString()),
+      ),
+    );
+  } catch (error) {
+    // The test has failed already; a failed dump is reported, not added to its errors.
+    console.error(`smtp-fixture: could not write the failure dump to ${target}:`, error);
+    return;
+  }
+  const released = isOpen(server) ? "" : " (it was closed: its transcripts were released)";
+  const reset = cleared
+    ? " (what a reset() in an afterEach that ran before this dump cleared, and what arrived since)"
+    : "";
+  console.error(
+    `smtp-fixture: "${task.name}" failed; ${messages.length} message(s) and ` +
+      `${transcripts.size} transcript(s) written to ${target}${released}${reset}`,
+  );
+}
+
+/** What a reset() cleared: references to what the server held, not copies. */
+interface Cleared {
+  messages: Inbox["messages"];
+  attempts: Inbox["attempts"];
+  transcripts: TestSmtp["transcripts"];
+}
+
+/** Tests between dumpOnFailure's beforeEach and afterEach (a count: nested calls add one each). */
+const running = new Map<Task, number>();
+/** Per failed test and server: what the first reset() after the failure cleared. */
+const clearedAfterFailure = new WeakMap<Task, Map<TestSmtp, Cleared>>();
+
+/**
+ * Called by every `reset()` before it clears anything. For each test that has failed
+ * and whose dump is still to be written (an `afterEach` running before dumpOnFailure's),
+ * keeps what the server holds: its messages array (reset() replaces it, so this one
+ * stays as it is), its attempts list and its transcripts' references. Nothing is kept
+ * while no failed test waits for its dump.
+ */
+function keepWhatResetClears(smtp: TestSmtp): void {
+  for (const task of running.keys()) {
+    if (!hasFailed(task)) continue;
+    let kept = clearedAfterFailure.get(task);
+    if (!kept) {
+      kept = new Map();
+      clearedAfterFailure.set(task, kept);
+    }
+    // The first reset after the failure cleared the test's mail; a later one clears less.
+    if (kept.has(smtp)) continue;
+    kept.set(smtp, {
+      messages: smtp.inbox.messages,
+      attempts: smtp.inbox.attempts,
+      transcripts: [...smtp.transcripts],
+    });
+  }
 }
 
 type Task = TestContext["task"];

@@ -130,6 +130,67 @@ describe.each(["vitest3", "vitest", "vitest5"] as const)(
   },
 );
 
+/** The Subject: of each .eml in a dump folder, in file order. */
+async function subjects(folder: string): Promise<string[]> {
+  const emls = (await readdir(folder)).filter((f) => f.endsWith(".eml")).sort();
+  return Promise.all(
+    emls.map(async (f) =>
+      String(/^Subject: (.*)\r$/m.exec(await readFile(join(folder, f), "utf8"))?.[1]),
+    ),
+  );
+}
+
+describe.each(["vitest3", "vitest", "vitest5"] as const)(
+  "dumpOnFailure and resets in a real %s run",
+  (pkg) => {
+    const version = vitestVersion(pkg);
+
+    test.skipIf(version.skip)(
+      `a reset in an afterEach that runs first, or smtpTest's after each test, leaves each failed test's own mail in its dump (${version.skip ?? pkg})`,
+      async () => {
+        const child = await runVitest(version, {
+          files: ["dump-reset-order.test.ts", "dump-fixture-reset.test.ts"],
+        });
+        try {
+          const printed = `${child.stdout}\n${child.stderr}`;
+          const report = `${outcomes(child.report).join("\n")}\n${printed}`;
+          expect(child.code, report).toBe(1);
+          expect(child.report.numFailedTests, report).toBe(4);
+          const dumps = join(child.dir, "dumps");
+          const cases = [
+            ["dump-reset-order.test.ts - first fails after sending", "First"],
+            ["dump-reset-order.test.ts - second fails after sending", "Second"],
+            ["dump-fixture-reset.test.ts - fixture first fails after sending", "First"],
+            ["dump-fixture-reset.test.ts - fixture second fails after sending", "Second"],
+          ] as const;
+          expect((await readdir(dumps)).sort()).toEqual(cases.map(([folder]) => folder).sort());
+          for (const [folder, subject] of cases) {
+            const dir = join(dumps, folder);
+            expect(await subjects(dir), folder).toEqual([subject]);
+            const files = await readdir(dir);
+            expect(
+              files.filter((f) => f.startsWith("transcript-")),
+              folder,
+            ).toHaveLength(1);
+            const attempts = JSON.parse(await readFile(join(dir, "attempts.json"), "utf8"));
+            expect(attempts, folder).toHaveLength(1);
+          }
+          // The reset registered after dumpOnFailure ran first: the dump says what it wrote.
+          expect(printed).toContain(
+            `smtp-fixture: "first fails after sending" failed; 1 message(s) and 1 transcript(s) written to ${join(dumps, cases[0][0])} (what a reset() in an afterEach that ran before this dump cleared, and what arrived since)`,
+          );
+          // smtpTest's reset comes after the dump: nothing to recover.
+          expect(printed).toContain(
+            `smtp-fixture: "fixture second fails after sending" failed; 1 message(s) and 1 transcript(s) written to ${join(dumps, cases[3][0])}\n`,
+          );
+        } finally {
+          await child.cleanup();
+        }
+      },
+    );
+  },
+);
+
 describe("dumpOnFailure with the scope fixture", () => {
   const version = vitestVersion("vitest");
 
