@@ -2,6 +2,8 @@
 import { type TestAPI, type TestContext, test } from "vitest";
 import { isOpen } from "../fixture/current.js";
 import { describeValue } from "../fixture/describe-value.js";
+import { editDistance } from "../fixture/edit-distance.js";
+import { isPlainObject } from "../fixture/faults/fault.js";
 import { type InboxScope, startTestSmtp, type TestSmtp, type TestSmtpOptions } from "../index.js";
 import { claim, claimScope } from "./owners.js";
 
@@ -55,6 +57,7 @@ export function createSmtpTest(
       `createSmtpTest: scope is a setting, not a server option; give it second: createSmtpTest({}, { scope: ${JSON.stringify((options as { scope?: unknown }).scope)} })`,
     );
   }
+  checkSettings(settings);
   const scope = settings.scope ?? "file";
   if (!SCOPES.includes(scope)) {
     throw new TypeError(
@@ -98,6 +101,29 @@ export function createSmtpTest(
     scope: scopeFixture,
   });
   return extended as unknown as TestAPI<SmtpFixtures>;
+}
+
+/**
+ * The second argument: an object with known keys. A string (`createSmtpTest({}, "test")`)
+ * or a misspelt key (`{ scpoe: "test" }`) would otherwise give a file-wide server
+ * without a word.
+ */
+function checkSettings(settings: unknown): asserts settings is SmtpTestSettings {
+  if (!isPlainObject(settings)) {
+    const scope = typeof settings === "string" ? JSON.stringify(settings) : '"test"';
+    throw new TypeError(
+      `createSmtpTest: settings must be an object like { scope: ${scope} }, got ${describeValue(settings)}`,
+    );
+  }
+  for (const key of Object.keys(settings)) {
+    if (key === "scope") continue;
+    const near = editDistance(key.toLowerCase(), "scope") <= 2;
+    throw new TypeError(
+      near
+        ? `createSmtpTest: unknown setting "${key}"; did you mean "scope"?`
+        : `createSmtpTest: unknown setting "${key}"; the one setting is scope ("test", "file" or "worker"), and server options go first: createSmtpTest({ ${key}: ... }, { scope })`,
+    );
+  }
 }
 
 type Task = TestContext["task"];

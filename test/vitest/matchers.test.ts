@@ -499,4 +499,33 @@ describe("createSmtpTest", () => {
       new TypeError('createSmtpTest: scope must be "test", "file" or "worker", got "suite"'),
     );
   });
+
+  test("settings that are not an object are a TypeError, not a file-wide server", () => {
+    expect(() => createSmtpTest({}, "test" as never)).toThrow(
+      new TypeError(
+        'createSmtpTest: settings must be an object like { scope: "test" }, got "test"',
+      ),
+    );
+    for (const settings of [null, 1, ["test"]]) {
+      expect(() => createSmtpTest({}, settings as never)).toThrow(
+        /^createSmtpTest: settings must be an object like \{ scope: "test" \}, got /,
+      );
+    }
+  });
+
+  test("an unknown setting is a TypeError: a misspelt scope names scope", () => {
+    expect(() => createSmtpTest({}, { scpoe: "test" } as never)).toThrow(
+      new TypeError('createSmtpTest: unknown setting "scpoe"; did you mean "scope"?'),
+    );
+    expect(() => createSmtpTest({}, { Scope: "test" } as never)).toThrow(
+      new TypeError('createSmtpTest: unknown setting "Scope"; did you mean "scope"?'),
+    );
+    // A server option given second: it goes first.
+    expect(() => createSmtpTest({}, { tls: true } as never)).toThrow(
+      new TypeError(
+        'createSmtpTest: unknown setting "tls"; the one setting is scope ("test", "file" or "worker"), and server options go first: createSmtpTest({ tls: ... }, { scope })',
+      ),
+    );
+    expect(() => createSmtpTest({}, { scope: "test" })).not.toThrow();
+  });
 });
