@@ -71,12 +71,13 @@ export interface SmtpMatchers<R = void> {
 // Methods, not `extends SmtpMatchers<T>`: a program that sees two copies of this file
 // (the sources and the built .d.ts) merges them as overloads instead of failing.
 // `Matchers` is where vitest >= 3.2 looks, `Assertion` covers vitest 3.0 and 3.1. They
-// return `void`, which is right for vitest 3, 4 and 5 alike. vitest 5 declares these
-// interfaces as `<R, T>`: there the members merge all the same, and a project with
-// `skipLibCheck: false` also sees TS2428 reported for this file.
+// return `void`, which is right for vitest 3, 4 and 5 alike.
+// No type parameters: vitest 3 and 4 declare these interfaces as `<T = any>`, vitest 5
+// as `<R, T>` (with defaults), and TypeScript requires the declarations of an interface
+// to name the same parameters (TS2428 under `skipLibCheck: false`), except that one may
+// leave out parameters that have defaults: none is what all three accept.
 declare module "vitest" {
-  // biome-ignore lint/suspicious/noExplicitAny: must match vitest's own declaration
-  interface Matchers<T = any> {
+  interface Matchers {
     /** See {@link SmtpMatchers.toHaveReceived}. */
     toHaveReceived(match: MessageMatch, options?: ToHaveReceivedOptions): void;
     /** See {@link SmtpMatchers.toHaveAttachment}. */
@@ -86,8 +87,7 @@ declare module "vitest" {
     /** See {@link SmtpMatchers.toContainLink}. */
     toContainLink(link: string | RegExp): void;
   }
-  // biome-ignore lint/suspicious/noExplicitAny: must match vitest's own declaration
-  interface Assertion<T = any> {
+  interface Assertion {
     toHaveReceived(match: MessageMatch, options?: ToHaveReceivedOptions): void;
     toHaveAttachment(match: AttachmentMatch): void;
     toHaveHeader(name: string, value?: TextMatcher): void;

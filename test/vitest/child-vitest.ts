@@ -64,6 +64,11 @@ function missing(pkg: VitestPackage, why: string): VitestVersion {
   return { pkg, node: process.execPath, skip: why };
 }
 
+/** The folder whose node_modules holds that vitest (the repo itself for vitest 4). */
+export function runnerDir(pkg: VitestPackage): string {
+  return RUNNER_DIR[pkg];
+}
+
 function vitestBin(pkg: VitestPackage): string {
   return join(RUNNER_DIR[pkg], "node_modules/vitest/vitest.mjs");
 }
