@@ -1,9 +1,10 @@
 /** The four matchers of `smtp-fixture/vitest`, with failure messages that show what did arrive. */
 import { describeValue } from "../fixture/describe-value.js";
 import { isPlainObject } from "../fixture/faults/fault.js";
-import { strictRulesOf } from "../fixture/inbox-view.js";
+import { foreignOf, strictRulesOf } from "../fixture/inbox-view.js";
 import { compileMatch, describeMatch } from "../fixture/match.js";
 import { StrictModeError } from "../fixture/strict.js";
+import { foreignReport, notInScope } from "../fixture/wait-errors.js";
 import type {
   Inbox,
   InboxScope,
@@ -140,6 +141,14 @@ const toHaveReceived: MatcherFn<[MessageMatch, ToHaveReceivedOptions?]> = functi
     );
   }
   const compiled = compileMatch(match, "toHaveReceived(match)");
+  // A scope never sees mail to an address it did not hand out: `.not` would pass
+  // whatever arrived (as expectNone, a TypeError), and a miss says where to look.
+  const foreign = foreignOf(view, match);
+  if (foreign && this.isNot) {
+    throw new TypeError(
+      `toHaveReceived(match): ${notInScope(foreign)}, and .not.toHaveReceived would pass though such mail arrived; check the whole inbox: expect(smtp.inbox).not.toHaveReceived(...)`,
+    );
+  }
   const all = view.messages;
   const found = all.filter((m) => compiled.test(m));
   const counted = count === undefined ? found.length > 0 : found.length === count;
@@ -180,6 +189,7 @@ const toHaveReceived: MatcherFn<[MessageMatch, ToHaveReceivedOptions?]> = functi
       }
       if (all.length > LISTED) lines.push(`  (the ${all.length - LISTED} older ones not shown)`);
     }
+    if (foreign) lines.push("", ...foreignReport(foreign, compiled));
     if (count === undefined || found.length < count) {
       lines.push(
         "",

@@ -114,6 +114,19 @@ describe("toHaveReceived", () => {
     expect(message).not.toMatch(/await inbox\.scope\(/);
   });
 
+  test("a scope and an address it did not hand out: .not is a TypeError, a miss says where the mail is", () => {
+    const scope = smtp.inbox.scope("foreign");
+    // alice@example.com got mail (beforeAll), but not through this scope's addresses.
+    expect(() => expect(scope).not.toHaveReceived("alice@example.com")).toThrow(
+      /toHaveReceived\(match\): alice@example\.com is not an address of this scope .*check the whole inbox/,
+    );
+    const message = failure(() => expect(scope).toHaveReceived({ to: "alice@example.com" }));
+    expect(message).toContain("alice@example.com is not an address of this scope");
+    expect(message).toContain("smtp.inbox has 1 matching message(s).");
+    // A match naming one of its own addresses is the scope's to judge.
+    expect(scope).not.toHaveReceived(scope.address("nobody"));
+  });
+
   test("following a scope's advice finds mail that arrives after the failure", async () => {
     const scope = smtp.inbox.scope("late one");
     const to = scope.address("late");
