@@ -101,7 +101,13 @@ export class Engine {
   readonly lmtpRcpts: number[] = [];
   /** The lower-case recipients of a long `rcptTo` (see handlers/mail.ts); made past 16. */
   rcptIndex:
-    | { list: readonly SMTPAddress[]; keys: Map<string, number>; count: number }
+    | {
+        list: readonly SMTPAddress[];
+        keys: Map<string, number>;
+        count: number;
+        first: string;
+        last: string;
+      }
     | undefined = undefined;
   /** The last reply queued (what a `disconnect.after` fault's client got before the close). */
   private lastSent: Reply | undefined;
@@ -381,6 +387,7 @@ export class Engine {
     const s = this.session;
     if (s.envelope.mailFrom || s.envelope.rcptTo.length > 0) s.transaction++;
     s.envelope = emptyEnvelope();
+    this.rcptIndex = undefined;
     if (this.lmtpRcpts.length !== 0) this.lmtpRcpts.length = 0;
     this.releaseCut();
     const used = this.used;

@@ -508,6 +508,8 @@ describe("MAIL and RCPT parameters", () => {
       expect(list.filter((a) => a.toLowerCase() === "r20@example.com")).toHaveLength(1);
       t.feed("RSET\r\n");
       expect(t.codes()).toEqual([250]);
+      // The index of a long envelope goes with its transaction.
+      expect(t.engine.rcptIndex).toBeUndefined();
     }
   });
 

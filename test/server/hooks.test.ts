@@ -675,3 +675,27 @@ describe("handlers on the instance, as in smtp-server", () => {
     expect(selves).toEqual([server]);
   });
 });
+
+describe("a hook that edits the envelope", () => {
+  test("a recipient it removed frees its place: a later repeat of another is still one entry (a long envelope)", async () => {
+    let session: SMTPSession | undefined;
+    const { port } = await start({
+      onRcptTo(address, s, callback) {
+        session = s;
+        // A suppression list applied as recipients arrive: r21 drops the first one.
+        if (address.address === "r21@x.test") s.envelope.rcptTo.splice(0, 1);
+        callback();
+      },
+    });
+    const c = await connect(port);
+    await c.command("EHLO c");
+    await c.command("MAIL FROM:<a@x.test>");
+    for (let i = 0; i <= 21; i++)
+      expect((await c.command(`RCPT TO:<r${i}@x.test>`)).code).toBe(250);
+    expect((await c.command("RCPT TO:<R20@x.test>")).code).toBe(250);
+    const list = session!.envelope.rcptTo.map((r) => r.address.toLowerCase());
+    expect(list).toHaveLength(21);
+    expect(list.filter((a) => a === "r20@x.test")).toHaveLength(1);
+    expect(list).not.toContain("r0@x.test");
+  });
+});

@@ -135,14 +135,24 @@ const SCAN_LIMIT = 16;
 function indexOfRecipient(e: Engine, list: readonly SMTPAddress[], key: string): number {
   if (list.length <= SCAN_LIMIT) return scanRecipients(list, key);
   let index = e.rcptIndex;
-  if (index === undefined || index.list !== list || index.count > list.length) {
-    index = { list, keys: new Map(), count: 0 };
+  // A hook may have removed or replaced entries: the ends of what was indexed must
+  // still be where they were (a splice and a push keep the length).
+  if (
+    index === undefined ||
+    index.list !== list ||
+    index.count > list.length ||
+    list[0]!.address.toLowerCase() !== index.first ||
+    list[index.count - 1]!.address.toLowerCase() !== index.last
+  ) {
+    index = { list, keys: new Map(), count: 0, first: "", last: "" };
     e.rcptIndex = index;
   }
   for (; index.count < list.length; index.count++) {
     const k = list[index.count]!.address.toLowerCase();
     if (!index.keys.has(k)) index.keys.set(k, index.count);
   }
+  index.first = list[0]!.address.toLowerCase();
+  index.last = list[index.count - 1]!.address.toLowerCase();
   const at = index.keys.get(key);
   if (at === undefined) return -1;
   return list[at]?.address.toLowerCase() === key ? at : scanRecipients(list, key);
