@@ -902,6 +902,13 @@ describe("BDAT (RFC 3030 CHUNKING)", () => {
     expect(t.host.sink.body).toBe("abcdef");
   });
 
+  test("a BDAT refused before EHLO whose size is past 15 digits: its refusal, then the connection closes", () => {
+    const t = startEngine(chunking);
+    t.feed("BDAT 1234567890123456 LAST\r\nNOOP\r\n");
+    expect(t.codes()).toEqual([503]);
+    expect(t.engine.closed).toBe(true);
+  });
+
   test("reads and drops the chunk of a BDAT refused for want of MAIL", () => {
     const t = startEngine({ ehlo: true, ...chunking });
     t.feed("BDAT 6 LAST\r\nNOOP\r\nNOOP\r\n");

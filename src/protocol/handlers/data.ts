@@ -129,6 +129,12 @@ export function bdat(e: Engine, args: string, line: string): MaybePromise<void> 
  * taken for commands. Without a readable size there is no chunk to skip.
  */
 export function skipChunk(e: Engine, args: string): void {
+  if (HUGE_CHUNK.test(args)) {
+    // Answered already (a 503, a fault's refusal), but its chunk cannot be skipped:
+    // the connection ends rather than read those bytes as commands.
+    e.close("BDAT chunk size too large");
+    return;
+  }
   const m = CHUNK_SIZE.exec(args);
   const size = m ? Number(m[1]) : 0;
   if (size > 0) e.mode = { kind: "bdat", remaining: size, last: false, sink: DROP };
