@@ -40,7 +40,9 @@ export class Capabilities {
 
   /** Turns extensions on or off, e.g. `{ PIPELINING: false, CHUNKING: true }`. */
   set(patch: CapabilityPatch): this {
-    for (const [name, on] of Object.entries(patch)) {
+    const entries = Object.entries(patch);
+    // Every entry is checked before any is applied: a wrong one changes nothing.
+    for (const [name, on] of entries) {
       if (!KNOWN.has(name)) {
         throw new TypeError(
           `capabilities.set: unknown capability ${JSON.stringify(name)}; use one of ${CAPABILITIES.join(", ")}`,
@@ -53,6 +55,8 @@ export class Capabilities {
           `capabilities.set: ${name} must be true or false, got ${typeof on === "string" ? JSON.stringify(on) : String(on)}${hint}`,
         );
       }
+    }
+    for (const [name, on] of entries) {
       if (on) this.enabled.add(name as Capability);
       else this.enabled.delete(name as Capability);
     }
