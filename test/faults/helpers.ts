@@ -27,7 +27,10 @@ export const MAIL = {
   text: "Hello from the app",
 };
 
-export type MailPatch = Omit<Partial<typeof MAIL>, "to"> & { to?: string | string[] };
+export type MailPatch = Omit<Partial<typeof MAIL>, "to"> & {
+  to?: string | string[];
+  cc?: string | string[];
+};
 
 /** Sends with nodemailer (one connection per message); never throws. */
 export async function send(
