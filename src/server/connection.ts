@@ -32,6 +32,7 @@ import {
   LEFT_AFTER_HANDSHAKE,
   type StartTlsFailure,
   startTlsFailure,
+  tlsErrorReason,
 } from "./starttls-failure.js";
 import { streamSink } from "./stream-sink.js";
 import { upgradeToTls } from "./tls.js";
@@ -737,6 +738,14 @@ export class Connection implements EngineHost {
     this.engine.shutdown();
   }
 
+  /**
+   * The TLS session broke after the handshake (a bad record): the server drops the
+   * connection, so its end is not the client leaving once it had the certificate.
+   */
+  tlsBroken(): void {
+    this.securedAt = undefined;
+  }
+
   private closed(hadError: boolean): void {
     const secured = this.securedAt;
     if (secured && !this.ended && this.transcript?.length === secured.entries) {
@@ -784,10 +793,7 @@ function noteHandshakeFailure(transcript: TranscriptRecorder, bytesRead: number,
     );
     return;
   }
-  // OpenSSL's errors carry a short `reason` ("wrong version number": plaintext).
-  const e = err as { reason?: unknown; code?: unknown; message?: unknown } | undefined;
-  const why = [e?.reason, e?.code, e?.message, err].find((x) => typeof x === "string" && x);
-  transcript.note(`TLS handshake failed (implicit TLS): ${String(why ?? err)}`);
+  transcript.note(`TLS handshake failed (implicit TLS): ${tlsErrorReason(err)}`);
 }
 
 /** A TLS alert record: fatal (2) handshake_failure (40), record version TLS 1.2. */

@@ -76,10 +76,9 @@ export function startTlsFailure(
       certificate: undefined,
     };
   }
-  // OpenSSL's errors carry a short `reason`: "tlsv1 alert unknown ca" for an alert
-  // the client sent, "wrong version number" (plaintext after the 220), ...
-  const why = [e?.reason, e?.code, e?.message].find((x) => typeof x === "string" && x);
-  const text = typeof why === "string" ? why : String(err);
+  // "tlsv1 alert unknown ca" for an alert the client sent, "wrong version number"
+  // (plaintext after the 220), ...
+  const text = tlsErrorReason(err);
   const alert = /^(?:sslv3|tlsv1\d*) alert (.+)$/.exec(text)?.[1];
   if (alert === undefined) return { note: `${failed}: ${text}`, reason, certificate: undefined };
   const untrusted = UNTRUSTED.has(alert);
@@ -96,3 +95,10 @@ export const LEFT_AFTER_HANDSHAKE: StartTlsFailure = {
   reason: "client disconnected after tls handshake",
   certificate: "likely refused",
 };
+
+/** What a TLS error says in short: OpenSSL's errors carry a `reason` ("wrong version number"). */
+export function tlsErrorReason(err: unknown): string {
+  const e = err as { reason?: unknown; code?: unknown; message?: unknown } | undefined;
+  const why = [e?.reason, e?.code, e?.message, err].find((x) => typeof x === "string" && x);
+  return typeof why === "string" ? why : String(err);
+}

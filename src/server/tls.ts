@@ -85,6 +85,7 @@ export function upgradeToTls(owner: ConnectionOwner, conn: Connection): Promise<
       // tls.Server owns reports it only as '_tlsError', and stays open (smtp-server
       // listens for it too). Either way the connection is over.
       const broken = (err: Error) => {
+        conn.tlsBroken();
         owner.socketError(conn, err);
         socket.destroy();
       };
