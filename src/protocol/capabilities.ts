@@ -3,7 +3,8 @@
  * (`smtp.capabilities.set({ CHUNKING: false })`) and the engine reads it on every
  * EHLO and every command that depends on an extension.
  */
-export const CAPABILITIES = [
+// Frozen: exported, and what every server's list() reads.
+export const CAPABILITIES = Object.freeze([
   "PIPELINING",
   "8BITMIME",
   "SMTPUTF8",
@@ -15,7 +16,7 @@ export const CAPABILITIES = [
   "REQUIRETLS",
   "CHUNKING",
   "BINARYMIME",
-] as const;
+] as const);
 
 export type Capability = (typeof CAPABILITIES)[number];
 
