@@ -1,6 +1,13 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { mulberry32 } from "../../src/fixture/faults/random.js";
-import { chaos, reject, startTestSmtp, type TestSmtp } from "../../src/index.js";
+import {
+  chaos,
+  greylist,
+  rateLimit,
+  reject,
+  startTestSmtp,
+  type TestSmtp,
+} from "../../src/index.js";
 import { faultAttempts, rawClient, sendFails } from "./helpers.js";
 
 let smtp: TestSmtp;
@@ -59,6 +66,19 @@ describe("chaos({ probability, seed })", () => {
     } finally {
       await s.close();
     }
+  });
+
+  test("installed again, one chaos object starts over with its actions' state (rateLimit, greylist)", async () => {
+    const limited = chaos({
+      probability: 1,
+      seed: 7,
+      actions: [rateLimit({ max: 1, perMs: 60_000 }), greylist()],
+    });
+    smtp.use(limited);
+    const first = await rcptCodes();
+    smtp.resetFaults();
+    smtp.use(limited);
+    expect(await rcptCodes()).toEqual(first);
   });
 
   test("the seed is in the name, the attempt's reason and the client's error", async () => {
