@@ -15,7 +15,13 @@ import type { DataSink, Directive, DripPace, EngineHost } from "./host.js";
 import { COMMAND_MODE, type Mode } from "./mode.js";
 import { REPLIES } from "./replies.js";
 import { type Reply, serializeReply } from "./reply.js";
-import { emptyEnvelope, type SMTPAddress, type SMTPSession, type Stage } from "./types.js";
+import {
+  emptyEnvelope,
+  type HeldStage,
+  type SMTPAddress,
+  type SMTPSession,
+  type Stage,
+} from "./types.js";
 import { andThen, isPromise, type MaybePromise } from "./util.js";
 
 const LF = 0x0a;
@@ -90,7 +96,7 @@ export class Engine {
   /** A `disconnect.after("BDAT")` fault's reason: the connection closes after the chunk's reply. */
   private closeAfterChunk: string | undefined;
   /** A MAIL, RCPT or DATA that a hook or a fault's delay has not answered yet. */
-  pending: { readonly stage: "MAIL" | "RCPT" | "DATA"; readonly command: string } | undefined;
+  pending: { readonly stage: HeldStage; readonly command: string } | undefined;
   /** A message whose data has ended and whose reply is not sent yet (a hook or a fault holds it). */
   verdict: DataSink | undefined;
   /**
@@ -471,10 +477,11 @@ export class Engine {
   ): MaybePromise<void> {
     if (isPromise(d)) {
       this.flush();
-      // A MAIL, RCPT or DATA held by a fault's delay is the command a client that
-      // leaves meanwhile was waiting on, as for a hook that has not answered.
-      const held =
-        stage === "MAIL" || stage === "RCPT" || stage === "DATA" ? { stage, command } : undefined;
+      // A command held by a fault's delay is the one a client that leaves meanwhile
+      // was waiting on, as for a hook that has not answered (its attempt says so; the
+      // greeting's and EHLO's too, where a client's greetingTimeout gives up). Inside
+      // the data, the message's sink hears how it ended instead.
+      const held = isHeldStage(stage) ? { stage, command } : undefined;
       if (held) this.pending = held;
       return d.then((dd) => {
         if (held && this.pending === held) this.pending = undefined;
@@ -829,4 +836,8 @@ export class Engine {
       return REPLIES.authRequiredFor(this.config);
     return undefined;
   }
+}
+
+function isHeldStage(stage: Stage): stage is HeldStage {
+  return stage !== "BDAT" && stage !== "DATA_BODY" && stage !== "DATA_END";
 }

@@ -1,6 +1,6 @@
 import type { Reply } from "./reply.js";
 import type { AuthRequest } from "./sasl.js";
-import type { SMTPAddress, Stage } from "./types.js";
+import type { HeldStage, SMTPAddress, Stage } from "./types.js";
 import type { MaybePromise } from "./util.js";
 
 /**
@@ -121,13 +121,14 @@ export interface EngineHost {
    */
   faultEnded?(reason: string, reply: Reply | undefined): void;
   /**
-   * A transaction with an envelope but no data ended without a final reply: the
-   * client left or reset it (`reason` "client disconnected", "client reset (RSET)",
-   * "client quit (QUIT)", ...), or the server cut it ("timeout", "server closed
-   * (closeTimeout)", ...: `reply` is the 421 it sent).
+   * A transaction with an envelope but no data, or a command a hook or a fault's
+   * delay held (`command`; any stage outside a message's data), ended without a
+   * final reply: the client left or reset it (`reason` "client disconnected",
+   * "client reset (RSET)", "client quit (QUIT)", ...), or the server cut it
+   * ("timeout", "server closed (closeTimeout)", ...: `reply` is the 421 it sent).
    */
   transactionEnded?(
-    stage: "MAIL" | "RCPT" | "DATA",
+    stage: HeldStage,
     reason: string,
     reply: Reply | undefined,
     /** The command whose hook had not answered yet, if that is what ended; else "". */

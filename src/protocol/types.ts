@@ -114,6 +114,9 @@ export type Stage =
   | "RSET"
   | "QUIT";
 
+/** The stages whose command a fault's delay (or a hook) can hold with no message open. */
+export type HeldStage = Exclude<Stage, "BDAT" | "DATA_BODY" | "DATA_END">;
+
 /** Every stage, in the order of a session: connection, then a mail transaction from MAIL on. */
 export const STAGES: readonly Stage[] = [
   "CONNECT",

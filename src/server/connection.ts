@@ -19,7 +19,13 @@ import type {
 import { REPLIES } from "../protocol/replies.js";
 import { type Reply, reply, serializeReply } from "../protocol/reply.js";
 import { AUTH_FAILED, type AuthRequest } from "../protocol/sasl.js";
-import { newSession, type SMTPAddress, type SMTPSession, type Stage } from "../protocol/types.js";
+import {
+  type HeldStage,
+  newSession,
+  type SMTPAddress,
+  type SMTPSession,
+  type Stage,
+} from "../protocol/types.js";
 import type { MaybePromise } from "../protocol/util.js";
 import { callHook, HookCrash } from "./hooks.js";
 import { type Log, logRelayed, userField, withoutCrlf } from "./logger.js";
@@ -665,7 +671,7 @@ export class Connection implements EngineHost {
   }
 
   transactionEnded(
-    stage: "MAIL" | "RCPT" | "DATA",
+    stage: HeldStage,
     reason: string,
     reply: Reply | undefined,
     command: string,

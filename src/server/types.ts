@@ -2,7 +2,7 @@ import type { SecureContext } from "node:tls";
 import type { EngineConfig } from "../protocol/config.js";
 import type { DataSink, Directive, ReplyEvent } from "../protocol/host.js";
 import type { Reply } from "../protocol/reply.js";
-import type { Stage } from "../protocol/types.js";
+import type { HeldStage, Stage } from "../protocol/types.js";
 import type { MaybePromise } from "../protocol/util.js";
 import type { Connection } from "./connection.js";
 import type { ResolvedOptions, SMTPServerOptions } from "./options.js";
@@ -23,10 +23,10 @@ export interface ServerInternals {
   unusedCut?(conn: Connection, directive: Directive): void;
   /** A fault that ends the connection did (see EngineHost.faultEnded). */
   faultEnded?(conn: Connection, reason: string, reply: Reply | undefined): void;
-  /** An envelope without data ended (see EngineHost.transactionEnded). */
+  /** An envelope without data, or a held command, ended (see EngineHost.transactionEnded). */
   transactionEnded?(
     conn: Connection,
-    stage: "MAIL" | "RCPT" | "DATA",
+    stage: HeldStage,
     reason: string,
     reply: Reply | undefined,
     command: string,

@@ -503,3 +503,33 @@ test.each([
     expect(own.inbox.attempts).toEqual([attempt]);
   },
 );
+
+test.each([
+  ["the greeting (a client's greetingTimeout)", "CONNECT" as const, [] as string[], ""],
+  ["EHLO", "EHLO" as const, ["EHLO late.test"], "EHLO late.test"],
+  ["RSET", "RSET" as const, ["EHLO x", "RSET"], "RSET"],
+])(
+  "a delay at %s that the client gave up on is an aborted attempt naming the fault",
+  async (_name, stage, lines, command) => {
+    let closed!: () => void;
+    const serverDone = new Promise<void>((resolve) => {
+      closed = resolve;
+    });
+    await using own = await startTestSmtp({
+      faults: [delay.reply(stage, 60_000)],
+      onClose: () => closed(),
+    });
+    const c = await RawClient.connect(own.port);
+    if (lines.length > 0) {
+      expect((await c.read()).code).toBe(220);
+      for (const line of lines.slice(0, -1)) await c.command(line);
+    }
+    // The held command, and the client gone before its reply (in the same read).
+    c.write(lines.length > 0 ? `${lines.at(-1)}\r\n` : "");
+    c.close();
+    await serverDone;
+    expect(own.inbox.attempts.map((a) => [a.stage, a.outcome, a.command, a.reason])).toEqual([
+      [stage, "aborted", command, `fault: delay.reply(${stage}, 60000) (client gave up)`],
+    ]);
+  },
+);
