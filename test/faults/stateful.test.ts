@@ -130,6 +130,28 @@ describe("closeAfterMessages(k)", () => {
     },
   );
 
+  test.each([
+    ["when it decides before the refusing fault", true],
+    ["when the refusing fault decides first", false],
+  ])("a message refused at the end of its data counts %s", async (_name, first) => {
+    const refuse = reject.dataEnd(451, { once: true });
+    if (first) smtp.use(closeAfterMessages(1), refuse);
+    else smtp.use(refuse, closeAfterMessages(1));
+    const c = await rawClient(smtp);
+    const codes: number[] = [];
+    for (const line of [
+      "MAIL FROM:<app@sender.test>",
+      "RCPT TO:<bob@example.com>",
+      "DATA",
+      "Subject: 1\r\n\r\nbody\r\n.",
+      "MAIL FROM:<app@sender.test>",
+    ]) {
+      codes.push((await c.command(line)).code);
+    }
+    expect(codes).toEqual([250, 250, 354, 451, 421]);
+    await c.waitClose();
+  });
+
   test("a nodemailer pool takes the 421 and sends the message on a fresh connection", async () => {
     smtp.use(closeAfterMessages(1));
     const pool = nodemailer.createTransport({ ...smtp.transport, pool: true, maxConnections: 1 });
