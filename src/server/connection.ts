@@ -438,7 +438,9 @@ export class Connection implements EngineHost {
    * with the server's replies backed up never got them).
    */
   private readonly flushed = (error?: Error | null) => {
-    this.settleWrites(!error);
+    // Write callbacks come in order, one per write("", flushed): this one is the
+    // oldest waiter's. A 250 queued after it has not necessarily left yet.
+    this.writeCallbacks.shift()?.(!error);
   };
 
   private settleWrites(whole: boolean): void {
