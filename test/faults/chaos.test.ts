@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { mulberry32 } from "../../src/fixture/faults/random.js";
 import {
   chaos,
+  closeAfterMessages,
   greylist,
   rateLimit,
   reject,
@@ -79,6 +80,23 @@ describe("chaos({ probability, seed })", () => {
     smtp.resetFaults();
     smtp.use(limited);
     expect(await rcptCodes()).toEqual(first);
+  });
+
+  test("a counting action (closeAfterMessages) counts every message chaos sees", async () => {
+    smtp.use(chaos({ probability: 1, seed: 1, actions: [closeAfterMessages(1)] }));
+    const c = await rawClient(smtp);
+    const codes: number[] = [];
+    for (const line of [
+      "MAIL FROM:<app@sender.test>",
+      "RCPT TO:<bob@example.com>",
+      "DATA",
+      "Subject: 1\r\n\r\nbody\r\n.",
+      "MAIL FROM:<app@sender.test>",
+    ]) {
+      codes.push((await c.command(line)).code);
+    }
+    expect(codes).toEqual([250, 250, 354, 250, 421]);
+    await c.waitClose();
   });
 
   test("the seed is in the name, the attempt's reason and the client's error", async () => {
