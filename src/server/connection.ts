@@ -433,21 +433,20 @@ export class Connection implements EngineHost {
   }
 
   /**
-   * The writes queued before the callbacks waiting here were handed to the OS (no
-   * error), or never will be: the socket failed or closed first (a client that left
-   * with the server's replies backed up never got them).
+   * The writes queued before the oldest waiter's marker were handed to the OS (no
+   * error), or never will be: the socket failed first. Write callbacks come in order,
+   * one per write("", flushed), so a 250 queued after it has not necessarily left yet.
    */
   private readonly flushed = (error?: Error | null) => {
-    // Write callbacks come in order, one per write("", flushed): this one is the
-    // oldest waiter's. A 250 queued after it has not necessarily left yet.
     this.writeCallbacks.shift()?.(!error);
   };
 
-  private settleWrites(whole: boolean): void {
+  /** Closed with writes still waiting: a client that left with them backed up never got them. */
+  private abandonWrites(): void {
     const fns = this.writeCallbacks;
     if (fns.length === 0) return;
     this.writeCallbacks = [];
-    for (const fn of fns) fn(whole);
+    for (const fn of fns) fn(false);
   }
 
   close(): void {
@@ -763,8 +762,7 @@ export class Connection implements EngineHost {
     this.logClose(hadError);
     if (this.transcript) this.transcript.closed = true;
     this.engine.lost();
-    // Closed with writes still waiting: those replies were never sent.
-    this.settleWrites(false);
+    this.abandonWrites();
     if (this.dripFlushes) for (const fn of [...this.dripFlushes]) fn(false);
     this.owner.connectionClosed(this);
   }

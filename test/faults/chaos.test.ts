@@ -9,7 +9,13 @@ import {
   startTestSmtp,
   type TestSmtp,
 } from "../../src/index.js";
-import { faultAttempts, rawClient, sendFails } from "./helpers.js";
+import {
+  commandCodes,
+  faultAttempts,
+  ONE_MESSAGE_THEN_MAIL,
+  rawClient,
+  sendFails,
+} from "./helpers.js";
 
 let smtp: TestSmtp;
 beforeAll(async () => {
@@ -85,16 +91,7 @@ describe("chaos({ probability, seed })", () => {
   test("a counting action (closeAfterMessages) counts every message chaos sees", async () => {
     smtp.use(chaos({ probability: 1, seed: 1, actions: [closeAfterMessages(1)] }));
     const c = await rawClient(smtp);
-    const codes: number[] = [];
-    for (const line of [
-      "MAIL FROM:<app@sender.test>",
-      "RCPT TO:<bob@example.com>",
-      "DATA",
-      "Subject: 1\r\n\r\nbody\r\n.",
-      "MAIL FROM:<app@sender.test>",
-    ]) {
-      codes.push((await c.command(line)).code);
-    }
+    const codes = await commandCodes(c, ONE_MESSAGE_THEN_MAIL);
     expect(codes).toEqual([250, 250, 354, 250, 421]);
     await c.waitClose();
   });

@@ -69,6 +69,22 @@ export async function rawClient(smtp: TestSmtp, ehlo = true): Promise<RawClient>
 }
 
 /** The server still serves a fresh client: a nodemailer send arrives in the inbox. */
+/** One message, then the MAIL of the next: what closeAfterMessages(1) answers 421. */
+export const ONE_MESSAGE_THEN_MAIL = [
+  "MAIL FROM:<app@sender.test>",
+  "RCPT TO:<bob@example.com>",
+  "DATA",
+  "Subject: 1\r\n\r\nbody\r\n.",
+  "MAIL FROM:<app@sender.test>",
+] as const;
+
+/** Sends each line as a command, in turn; the reply codes. */
+export async function commandCodes(c: RawClient, lines: readonly string[]): Promise<number[]> {
+  const codes: number[] = [];
+  for (const line of lines) codes.push((await c.command(line)).code);
+  return codes;
+}
+
 export async function expectServesNext(smtp: TestSmtp, to = "next@example.com"): Promise<void> {
   const out = await send(smtp, { to, subject: "next client" });
   if (!out.ok) throw new Error(`the next client failed: ${out.error.message}`);

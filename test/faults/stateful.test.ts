@@ -11,7 +11,15 @@ import {
   startTestSmtp,
   type TestSmtp,
 } from "../../src/index.js";
-import { expectServesNext, faultAttempts, rawClient, send, sendFails } from "./helpers.js";
+import {
+  commandCodes,
+  expectServesNext,
+  faultAttempts,
+  ONE_MESSAGE_THEN_MAIL,
+  rawClient,
+  send,
+  sendFails,
+} from "./helpers.js";
 
 let smtp: TestSmtp;
 beforeAll(async () => {
@@ -138,16 +146,7 @@ describe("closeAfterMessages(k)", () => {
     if (first) smtp.use(closeAfterMessages(1), refuse);
     else smtp.use(refuse, closeAfterMessages(1));
     const c = await rawClient(smtp);
-    const codes: number[] = [];
-    for (const line of [
-      "MAIL FROM:<app@sender.test>",
-      "RCPT TO:<bob@example.com>",
-      "DATA",
-      "Subject: 1\r\n\r\nbody\r\n.",
-      "MAIL FROM:<app@sender.test>",
-    ]) {
-      codes.push((await c.command(line)).code);
-    }
+    const codes = await commandCodes(c, ONE_MESSAGE_THEN_MAIL);
     expect(codes).toEqual([250, 250, 354, 451, 421]);
     await c.waitClose();
   });

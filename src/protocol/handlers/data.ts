@@ -263,17 +263,18 @@ function dataReplies(
 }
 
 /**
- * Sends the replies to a message's data (`perRecipient`: one per LMTP recipient, unless
- * `single`). A verdict repeated for each recipient is one refusal: recorded once.
+ * Sends the replies to a message's data: at its end, one per LMTP recipient
+ * (`perRecipient`); before it (a BDAT without LAST), one. A verdict repeated for each
+ * recipient is one refusal: recorded once.
  */
 export function replyToData(
   e: Engine,
   replies: readonly Reply[],
   reason: string,
-  single = false,
+  endOfData = true,
 ): void {
   let previous: Reply | undefined;
-  for (const r of single ? replies.slice(0, 1) : perRecipient(e, replies)) {
+  for (const r of endOfData ? perRecipient(e, replies) : replies.slice(0, 1)) {
     if (r === previous) e.send(r);
     else e.reply("DATA_END", "", r, reason);
     previous = r;
@@ -307,7 +308,7 @@ function complete(
     }
     return;
   }
-  replyToData(e, replies, reason, !endOfData);
+  replyToData(e, replies, reason, endOfData);
   // Told once the reply is written, in the same write as any replies that follow
   // it in this pass (one write per pipelined batch, not two).
   if (sink?.replied) {
