@@ -186,12 +186,20 @@ export class SMTPServer extends EventEmitter implements ConnectionOwner {
 
   /**
    * Stops accepting, lets in-flight transactions finish (others get 421), waits for
-   * every connection to end (at most `closeTimeout`), then resolves.
+   * every connection to end (at most `closeTimeout`), then resolves. Given a
+   * callback (smtp-server's form, or Jest's and mocha's `done`), calls it then and
+   * returns nothing: those runners refuse a hook that takes `done` and returns a promise.
    */
-  close(callback?: () => void): Promise<void> {
+  close(): Promise<void>;
+  close(callback: () => void): void;
+  close(callback?: () => void): Promise<void> | undefined {
     this.closing ??= this.shutdown();
-    if (callback) this.closing.then(callback, callback);
-    return this.closing;
+    if (typeof callback !== "function") return this.closing;
+    this.closing.then(
+      () => callback(),
+      () => callback(),
+    );
+    return undefined;
   }
 
   private async shutdown(): Promise<void> {

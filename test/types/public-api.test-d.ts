@@ -192,3 +192,5 @@ new SMTPServer({
     cb(name === "" ? new Error("no name") : null);
   },
 });
+// smtp-server's callback form returns nothing, as Jest's and mocha's `done` hooks need.
+expectTypeOf(server.close(() => {})).toBeVoid();
