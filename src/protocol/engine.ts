@@ -122,6 +122,8 @@ export class Engine {
   private queue: Queued[] = [];
   private partial: Buffer | undefined;
   private fed = 0;
+  /** A first read of one byte that may start a TLS record: held until the next read. */
+  private firstByte: Buffer | undefined;
   private out = "";
   private flushWaiters: Array<() => void> = [];
   private unrecognized = 0;
@@ -167,20 +169,28 @@ export class Engine {
   }
 
   /** Bytes from the client. */
-  feed(chunk: Buffer): void {
-    const base = this.fed;
+  feed(bytes: Buffer): void {
+    let chunk = bytes;
+    let base = this.fed;
     this.fed += chunk.length;
     if (this.closed) return;
     // A client that speaks TLS first (implicit TLS) on a plaintext session: its
-    // ClientHello would be read as lines of garbage. Checked at the first read only.
-    if (
-      base === 0 &&
-      chunk[0] === TLS_HANDSHAKE &&
-      chunk[1] === TLS_MAJOR &&
-      !this.session.secure
-    ) {
-      this.refuseTls();
-      return;
+    // ClientHello would be read as lines of garbage. Checked at the session's first
+    // two bytes, which may come in two reads.
+    if (this.firstByte !== undefined) {
+      chunk = Buffer.concat([this.firstByte, chunk]);
+      base = 0;
+      this.firstByte = undefined;
+    }
+    if (base === 0 && chunk[0] === TLS_HANDSHAKE && !this.session.secure) {
+      if (chunk.length === 1) {
+        this.firstByte = chunk;
+        return;
+      }
+      if (chunk[1] === TLS_MAJOR) {
+        this.refuseTls();
+        return;
+      }
     }
     if (this.busy || this.queue.length > 0) {
       this.queue.push({ buf: chunk, from: 0, base });

@@ -378,6 +378,25 @@ describe("unknown, disabled and over-long commands", () => {
     expect(later.codes().at(-1)).toBe(500);
     expect(later.host.closes).toBe(0);
   });
+
+  test("a ClientHello whose first read holds one byte is still a TLS handshake, and a lone first byte that is not one is a line's start", () => {
+    const hello = Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x0a]);
+    const split = startEngine();
+    split.feed(hello.subarray(0, 1));
+    expect(split.codes()).toEqual([]);
+    split.feed(hello.subarray(1));
+    expect(split.codes()).toEqual([421]);
+    expect(split.host.closes).toBe(1);
+    expect(split.host.events.map((e) => [e.stage, e.reason])).toEqual([
+      ["CONNECT", "tls handshake on plaintext"],
+    ]);
+    // The held byte is not lost when it was not a TLS record: it is the line's first.
+    const control = startEngine();
+    control.feed(Buffer.from([0x16]));
+    control.feed(Buffer.from("NOOP\r\n"));
+    expect(control.codes()).toEqual([500]);
+    expect(control.host.closes).toBe(0);
+  });
 });
 
 describe("pipelining (RFC 2920)", () => {
