@@ -85,11 +85,18 @@ class Omitted {
 }
 
 /**
+ * Client bytes let go after an earlier `reset()` (`release`): their count is in the
+ * entry's number slot, so stream offsets stay right. One object for every such entry.
+ */
+class Released {}
+const RELEASED = new Released();
+
+/**
  * An entry's data: an ArrayBuffer (client bytes at the packed location), a
  * Uint8Array (client bytes kept as given), a string (a server reply), a Note, or
  * Omitted client bytes.
  */
-type Stored = ArrayBuffer | Uint8Array | string | Note | Omitted;
+type Stored = ArrayBuffer | Uint8Array | string | Note | Omitted | Released;
 
 export class TranscriptRecorder implements Transcript {
   readonly connection: number;
@@ -123,6 +130,8 @@ export class TranscriptRecorder implements Transcript {
    */
   private recent: (Uint8Array | number)[] | undefined;
   private recentNext = 0;
+  /** Entries before this one have let their client bytes go (`release`). */
+  private released = 0;
 
   constructor(connection: number, id: string, remoteAddress: string, remotePort: number) {
     this.connection = connection;
@@ -196,6 +205,23 @@ export class TranscriptRecorder implements Transcript {
     if (!(stored instanceof ArrayBuffer || stored instanceof Uint8Array)) return;
     this.data[i] = new Omitted(this.clientLength(i));
     this.nums[i * 2 + 1] = 0;
+  }
+
+  /**
+   * Entries before `end` keep their count of client bytes, not the bytes: a previous
+   * test's reads on a connection that stays open across `reset()` (a pooled
+   * transport's), which would otherwise be held until it closes. Their messages keep
+   * their own bodies.
+   */
+  release(end: number): void {
+    const upTo = Math.min(end, this.count);
+    for (let i = this.released; i < upTo; i++) {
+      const stored = this.data[i];
+      if (!(stored instanceof ArrayBuffer || stored instanceof Uint8Array)) continue;
+      this.nums[i * 2 + 1] = this.clientLength(i);
+      this.data[i] = RELEASED;
+    }
+    if (upTo > this.released) this.released = upTo;
   }
 
   server(text: string): void {
@@ -296,6 +322,10 @@ export class TranscriptRecorder implements Transcript {
       const note = `${stored.length} bytes of message data past the size limit, not kept`;
       return { at, direction: "client", note, data: NO_BYTES };
     }
+    if (stored instanceof Released) {
+      const note = `${this.clientLength(i)} bytes received before an earlier reset(), not kept`;
+      return { at, direction: "client", note, data: NO_BYTES };
+    }
     const data = this.clientData(i, stored);
     const direction: Direction = "client";
     if (this.secrets === undefined) return { at, direction, data };
@@ -330,6 +360,7 @@ export class TranscriptRecorder implements Transcript {
     if (stored instanceof ArrayBuffer) return this.nums[i * 2 + 1]! % LENGTH_BITS;
     if (stored instanceof Uint8Array) return stored.byteLength;
     if (stored instanceof Omitted) return stored.length;
+    if (stored instanceof Released) return this.nums[i * 2 + 1]!;
     return 0;
   }
 
