@@ -31,7 +31,7 @@ import { callHook, HookCrash } from "./hooks.js";
 import { type Log, logRelayed, userField, withoutCrlf } from "./logger.js";
 import type { AuthResponse } from "./options.js";
 import { acceptProxy } from "./proxy.js";
-import { clearTimeout, setTimeout, sleep } from "./real-timers.js";
+import { clearTimeout, endSignal, setTimeout, sleep } from "./real-timers.js";
 import { type ReverseLookupReport, reverseLookup } from "./reverse-lookup.js";
 import {
   type HandshakeCut,
@@ -89,6 +89,9 @@ export class Connection implements EngineHost {
   /** The same for the fixture's fault registry (which message the transaction is). */
   faultsState: unknown = undefined;
   private ended = false;
+  /** Aborted once the socket has closed (made when something first waits on it). */
+  #gone: AbortController | undefined;
+  #closed = false;
   private upgrading = false;
   /** Set when the server cut a TLS handshake short (its timeout, its close). */
   private handshakeCut: HandshakeCut | undefined = undefined;
@@ -252,7 +255,7 @@ export class Connection implements EngineHost {
     // may still say who the client is (then at XCLIENT ADDR, XFORWARD ADDR or MAIL).
     const engine = this.owner.engineConfig;
     if (!engine.xclient && !engine.xforward) this.clientKnown(false);
-    if (o.greetingDelay > 0) await sleep(o.greetingDelay);
+    if (o.greetingDelay > 0) await sleep(o.greetingDelay, this.endSignal);
     if (this.ended) return;
     // RFC 5321 4.3.1: the client waits for the greeting. Bytes already here are an
     // early talker (a spam-bot trait Postfix's postscreen tests for the same way).
@@ -365,8 +368,9 @@ export class Connection implements EngineHost {
     }
     const socket = this.socket;
     const transcript = this.transcript;
+    const ended = this.endSignal;
     const whole = (this.dripping ?? Promise.resolve()).then(() =>
-      drip(socket, text, pace, transcript),
+      drip(socket, text, pace, transcript, ended),
     );
     const queued = whole.then(() => undefined);
     this.lastQueued = whole;
@@ -457,6 +461,8 @@ export class Connection implements EngineHost {
   }
 
   private endSocket(): void {
+    // Gone already (a drip the close waited for ended with the connection).
+    if (this.socket.destroyed) return;
     this.socket.end();
     // Keep reading (and discarding) so the client's FIN is seen at once, even when
     // reading was paused or never started (refused in onConnect, early talker).
@@ -753,7 +759,21 @@ export class Connection implements EngineHost {
     this.securedAt = undefined;
   }
 
+  /**
+   * Aborts once the connection has closed: a wait on its behalf (a fault's delay, a
+   * slow drip, the greeting delay) ends then, and lets the connection go.
+   */
+  get endSignal(): AbortSignal {
+    if (this.#gone === undefined) {
+      this.#gone = endSignal();
+      if (this.#closed) this.#gone.abort();
+    }
+    return this.#gone.signal;
+  }
+
   private closed(hadError: boolean): void {
+    this.#closed = true;
+    this.#gone?.abort();
     const secured = this.securedAt;
     if (secured && !this.ended && this.transcript?.length === secured.entries) {
       this.tlsFailed(secured.command, LEFT_AFTER_HANDSHAKE);
@@ -814,10 +834,11 @@ async function drip(
   text: string,
   pace: DripPace | undefined,
   transcript: TranscriptRecorder | undefined,
+  ended: AbortSignal,
 ): Promise<boolean> {
   const parts = pace ? pieces(text, pace.bytesPerChunk) : [text];
   for (let i = 0; i < parts.length; i++) {
-    if (i > 0 && pace) await sleep(pace.intervalMs);
+    if (i > 0 && pace) await sleep(pace.intervalMs, ended);
     if (socket.destroyed) return false;
     const part = parts[i]!;
     transcript?.server(part);

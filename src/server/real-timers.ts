@@ -5,6 +5,7 @@
  * waits that time out with their report, delays and slow drips that end, and a
  * `close()` that finishes after `closeTimeout`.
  */
+import { setMaxListeners } from "node:events";
 import perfHooks from "node:perf_hooks";
 import timers from "node:timers";
 
@@ -31,13 +32,33 @@ export function now(): number {
 }
 
 /**
- * Resolves after `ms` real milliseconds. The timer does not keep the process alive:
- * what it delays (a fault's reply, the greeting) is for a client whose socket does
- * that while it is connected, and once the client has gone or the server is closed
- * the rest of a 20 s delay must not hold a test run open (Jest's "did not exit").
+ * Resolves after `ms` real milliseconds, or as soon as `signal` (the connection's
+ * `ended`) aborts. The timer does not keep the process alive: what it delays (a
+ * fault's reply, the greeting) is for a client whose socket does that while it is
+ * connected, and once the client has gone or the server is closed the rest of a 20 s
+ * delay must not hold a test run open (Jest's "did not exit"), nor keep the closed
+ * server in memory until it runs out.
  */
-export function sleep(ms: number): Promise<void> {
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    realSetTimeout(resolve, ms).unref();
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      realClearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = realSetTimeout(done, ms);
+    timer.unref();
+    signal?.addEventListener("abort", done, { once: true });
   });
+}
+
+/**
+ * A signal that aborts when `end` is called: one per connection, made when something
+ * first waits on it. Any number of waits may listen (pipelined delays, a drip).
+ */
+export function endSignal(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
 }
