@@ -79,7 +79,13 @@ export function createSmtpTest(
   ) => {
     const view = smtp.inbox.scope();
     claimScope(task, view);
-    await use(view);
+    try {
+      await use(view);
+    } finally {
+      // After the test's afterEach hooks (dumpOnFailure has written it): a file's
+      // server does not keep every test's scope.
+      view[Symbol.dispose]();
+    }
   };
   // vitest reads a fixture's dependencies from its first parameter: it must be a pattern.
   if (scope === "test") {

@@ -194,3 +194,5 @@ new SMTPServer({
 });
 // smtp-server's callback form returns nothing, as Jest's and mocha's `done` hooks need.
 expectTypeOf(server.close(() => {})).toBeVoid();
+// A scope can be disposed: `using scope = smtp.inbox.scope()`.
+expectTypeOf(smtp.inbox.scope()[Symbol.dispose]).returns.toBeVoid();

@@ -2,7 +2,7 @@
 // test starts with an empty inbox and without the previous test's faults; tests running
 // at once share it until the last of them ends. Run by test/vitest/child-runs.test.ts.
 import nodemailer from "nodemailer";
-import { reject, type TestSmtp } from "smtp-fixture";
+import { type InboxScope, reject, type TestSmtp } from "smtp-fixture";
 import { smtpTest } from "smtp-fixture/vitest";
 import { describe, expect } from "vitest";
 
@@ -60,4 +60,27 @@ describe.concurrent("tests running at once", () => {
 smtpTest("the test after them starts empty again", ({ smtp }) => {
   expect(smtp.inbox.messages).toEqual([]);
   expect(smtp.listFaults()).toEqual([]);
+});
+
+describe("the scope fixture", () => {
+  let earlier: InboxScope | undefined;
+
+  smtpTest("a test's scope sees its own mail", async ({ smtp, scope }) => {
+    earlier = scope;
+    await send(smtp, scope.address("carol"), "mine");
+    expect((await scope.waitFor(scope.address("carol"))).subject).toBe("mine");
+  });
+
+  smtpTest(
+    "is let go when its test ends: a file's server does not keep every test's scope",
+    async ({ smtp, scope }) => {
+      const old = earlier!;
+      expect(old).not.toBe(scope);
+      // Mail to the ended test's address reaches the inbox, not that scope.
+      await send(smtp, old.address("carol"), "later");
+      await smtp.inbox.waitFor({ subject: "later" });
+      expect(old.messages).toEqual([]);
+      expect(smtp.inbox.messages).toHaveLength(1);
+    },
+  );
 });

@@ -46,12 +46,12 @@ describe.each(["vitest3", "vitest", "vitest5"] as const)("a real %s run", (pkg) 
         expect(passedPerFile(child.report), report).toEqual({
           "hook.test.ts": 3,
           "fixture.test.ts": 4,
-          "shared-reset.test.ts": 5,
+          "shared-reset.test.ts": 7,
           "shared-reset-faults.test.ts": 2,
           "concurrent.test.ts": 20,
         });
         expect(child.report.numFailedTests, report).toBe(0);
-        expect(child.report.numPassedTests, report).toBe(34);
+        expect(child.report.numPassedTests, report).toBe(36);
         // Every server the fixtures started was closed by the runner, not by the exit.
         expect(child.markers).toEqual([
           `fixture-file-${pkg}.closed`,
