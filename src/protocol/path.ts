@@ -29,8 +29,8 @@ type Kind = "MAIL" | "RCPT";
 // Constants (built once; this code runs for every MAIL and RCPT)
 
 const PREFIX: Readonly<Record<Kind, RegExp>> = {
-  MAIL: /^\s*FROM\s*:\s*/i,
-  RCPT: /^\s*TO\s*:\s*/i,
+  MAIL: /^FROM\s*:\s*/i,
+  RCPT: /^TO\s*:\s*/i,
 };
 /**
  * `<...>` up to the first `>` outside a quoted string. `<`, `>` and `"` only appear

@@ -61,11 +61,19 @@ describe("parseMailFrom / parseRcptTo: paths", () => {
     ["FROM:<a@b.example>", "a@b.example"],
     ["from:<a@b.example>", "a@b.example"],
     ["From: <a@b.example>", "a@b.example"],
-    ["  FROM :  <a@b.example>  ", "a@b.example"],
+    ["FROM :  <a@b.example>  ", "a@b.example"],
     ["FROM:<a+tag@sub.b.example>", "a+tag@sub.b.example"],
     ["FROM:<A.B-C_D@B.Example>", "A.B-C_D@B.Example"],
   ])("accepts %j as %j", (text, address) => {
     expect(accepted(parseMailFrom(text, strict))).toEqual({ address, args: false });
+  });
+
+  test("refuses spaces between the verb and FROM: or TO: (RFC 5321 4.1.1.2: one space), as smtp-server does", () => {
+    // argText is what follows the verb and its one space: `MAIL  FROM:<...>` gives this.
+    expect(rejected(parseMailFrom(" FROM:<a@b.example>", strict)).code).toBe(501);
+    expect(rejected(parseMailFrom("\tFROM:<a@b.example>", lenient)).code).toBe(501);
+    expect(rejected(parseRcptTo(" TO:<a@b.example>", strict)).code).toBe(501);
+    expect(rejected(parseRcptTo(" TO:<a@b.example>", lenient)).code).toBe(501);
   });
 
   test("accepts the null sender for MAIL but not for RCPT", () => {
