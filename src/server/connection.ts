@@ -31,7 +31,7 @@ import { callHook, HookCrash } from "./hooks.js";
 import { type Log, logRelayed, userField, withoutCrlf } from "./logger.js";
 import type { AuthResponse } from "./options.js";
 import { acceptProxy } from "./proxy.js";
-import { clearTimeout, endSignal, setTimeout, sleep } from "./real-timers.js";
+import { clearTimeout, endSignal, setImmediate, setTimeout, sleep } from "./real-timers.js";
 import { type ReverseLookupReport, reverseLookup } from "./reverse-lookup.js";
 import {
   type HandshakeCut,
@@ -89,6 +89,8 @@ export class Connection implements EngineHost {
   /** The same for the fixture's fault registry (which message the transaction is). */
   faultsState: unknown = undefined;
   private ended = false;
+  /** Client reads so far: whether the client was heard from since the idle timer fired. */
+  private reads = 0;
   /** Aborted once the socket has closed (made when something first waits on it). */
   #gone: AbortController | undefined;
   #closed = false;
@@ -316,6 +318,7 @@ export class Connection implements EngineHost {
   }
 
   private input(chunk: Buffer): void {
+    this.reads++;
     // After the server's close (a 221, a 421), reads only wait for the client's FIN:
     // a client that keeps writing must not fill the transcript (nothing reads it).
     if (this.ended) return;
@@ -707,6 +710,19 @@ export class Connection implements EngineHost {
   // ---- lifecycle --------------------------------------------------------------
 
   private timeout(): void {
+    if (this.ended) return;
+    // Node runs due timers before it reads: after a stall of this process (a long
+    // synchronous task, a GC pause, a busy CI machine) a command the client sent in
+    // time can be waiting unread. Look again once the reads waiting now are in; a read
+    // restarts the socket's idle timer.
+    const reads = this.reads;
+    setImmediate(() => {
+      if (this.reads === reads) this.idle();
+    });
+  }
+
+  /** The client said nothing for `socketTimeout`. */
+  private idle(): void {
     if (this.ended) return;
     // Mid-handshake a plaintext 421 would only corrupt the TLS stream; before the
     // session (a PROXY header still awaited) nobody is listening for SMTP.

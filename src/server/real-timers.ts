@@ -13,6 +13,7 @@ import timers from "node:timers";
 // globals before any test file (this package included) is imported, not node:timers.
 const realSetTimeout = timers.setTimeout;
 const realClearTimeout = timers.clearTimeout;
+const realSetImmediate = timers.setImmediate;
 const realNow = perfHooks.performance.now.bind(perfHooks.performance);
 
 /** When `now()` was 0, in milliseconds since 1970 (the real `performance.timeOrigin`). */
@@ -24,6 +25,10 @@ export function setTimeout(fn: () => void, ms: number): NodeJS.Timeout {
 
 export function clearTimeout(timer: NodeJS.Timeout | undefined): void {
   realClearTimeout(timer);
+}
+
+export function setImmediate(fn: () => void): void {
+  realSetImmediate(fn);
 }
 
 /** Milliseconds on the real monotonic clock (`performance.now()` before any fake). */
