@@ -461,43 +461,52 @@ test.each([
 );
 
 test.each([
-  ["a delayed MAIL", () => delay.reply("MAIL", 300), "MAIL", "MAIL FROM:<a@x.test>"],
-  ["a delayed RCPT", () => delay.reply("RCPT", 300), "RCPT", "RCPT TO:<b@example.com>"],
+  ["a delayed MAIL", () => delay.reply("MAIL", 60_000), "MAIL", ["MAIL FROM:<a@x.test>"]],
+  [
+    "a delayed RCPT",
+    () => delay.reply("RCPT", 60_000),
+    "RCPT",
+    ["MAIL FROM:<a@x.test>", "RCPT TO:<b@example.com>"],
+  ],
   [
     "a refusal held by its delayMs",
-    () => reject.rcpt({ code: 550, delayMs: 300 }),
+    () => reject.rcpt({ code: 550, delayMs: 60_000 }),
     "RCPT",
-    "RCPT TO:<b@example.com>",
+    ["MAIL FROM:<a@x.test>", "RCPT TO:<b@example.com>"],
   ],
 ])(
   "%s the client does not wait out: one attempt, at that command, naming the fault",
-  async (_name, make, stage, command) => {
+  async (_name, make, stage, lines) => {
     const fault = make();
+    const command = lines.at(-1);
     let answered!: Promise<unknown>;
-    const watched: Fault = {
+    const watched = firing({
       ...fault,
       apply(ctx) {
         const d = fault.apply(ctx);
         answered = Promise.resolve(d);
         return d;
       },
-    };
-    await using own = await startTestSmtp({ faults: [watched] });
-    const err = await nodemailer
-      .createTransport({ ...own.transport, socketTimeout: 100 })
-      .sendMail({ from: "a@x.test", to: "b@example.com", text: "x" })
-      .then(
-        () => undefined,
-        (e: { code?: string }) => e,
-      );
-    expect(err?.code).toBe("ETIMEDOUT");
+    });
+    await using own = await startTestSmtp({ faults: [watched.fault] });
+    // A client that gives up on the held command: it leaves once the server holds it
+    // (the fault has fired), without waiting for the reply. A delay far longer than
+    // the test, so only the client's leaving can end it.
+    const c = await RawClient.connect(own.port);
+    expect((await c.read()).code).toBe(220);
+    expect((await c.command("EHLO x")).code).toBe(250);
+    for (const line of lines.slice(0, -1)) expect((await c.command(line)).code).toBe(250);
+    c.write(`${command}\r\n`);
+    await watched.fired;
+    c.close();
     const attempt = await own.inbox.waitForAttempt({ outcome: "aborted" });
     expect(attempt).toMatchObject({
       stage,
       command,
       reason: `fault: ${fault.name} (client gave up)`,
     });
-    // The fault answers after the client has gone: that is not an attempt of its own.
+    // The fault answers after the client has gone (its wait ends with the
+    // connection): that is not an attempt of its own.
     await answered;
     await new Promise<void>((resolve) => setImmediate(resolve));
     expect(own.inbox.attempts).toEqual([attempt]);
