@@ -155,12 +155,20 @@ describe("slowDrip(stage, { bytesPerChunk, intervalMs })", () => {
 
 describe("hang(stage)", () => {
   test("the server stops answering until the client gives up, then serves others", async () => {
-    smtp.use(hang("MAIL", { once: true }));
-    const gone = nextClose();
-    const err = await sendFails(smtp, {}, { socketTimeout: 150 });
-    expect(err.code).toBe("ETIMEDOUT");
-    await gone;
-    expect(lastTranscript(smtp).text).toContain("# fault fired: hang(MAIL) [once] at MAIL");
+    const hung = firing(hang("MAIL", { once: true }));
+    smtp.use(hung.fault);
+    const c = await rawClient(smtp, false);
+    c.write("EHLO raw.test\r\nMAIL FROM:<app@sender.test>\r\n");
+    await hung.fired;
+    expect((await c.read()).code).toBe(250);
+    // The client gives up on the MAIL the server holds.
+    const gaveUp = () => faultAttempts(smtp).some((a) => a.reason.endsWith("(client gave up)"));
+    c.close();
+    await closesUntil(gaveUp);
+    const { text } = lastTranscript(smtp);
+    expect(text).toContain("# fault fired: hang(MAIL) [once] at MAIL");
+    // Answered: the greeting and the EHLO; never the MAIL.
+    expect(text.match(/^S: \d{3} .*$/gm)).toEqual(["S: 220 localhost ESMTP", "S: 250 CHUNKING"]);
     await expectServesNext(smtp);
   });
 
@@ -199,12 +207,18 @@ describe("hang(stage)", () => {
     await gone; // the next test waits for a close of its own
   });
 
-  test("during DATA: reads afterBytes of the message, then the client times out", async () => {
-    const fault = hang.during("DATA", { afterBytes: 1024, once: true });
+  test("during DATA: reads afterBytes of the message, then holds until the client gives up", async () => {
+    const hung = firing(hang.during("DATA", { afterBytes: 1024, once: true }));
+    const { fault } = hung;
     smtp.use(fault);
-    const err = await sendFails(smtp, { text: "y".repeat(10_000) }, { socketTimeout: 150 });
-    expect(err.code).toBe("ETIMEDOUT");
-    await closesUntil(() => faultAttempts(smtp).length > 0);
+    const c = await rawClient(smtp);
+    c.write("MAIL FROM:<app@sender.test>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\n");
+    expect((await c.readMany(3)).map((r) => r.code)).toEqual([250, 250, 354]);
+    c.write(`Subject: long\r\n\r\n${"y".repeat(10_000)}\r\n.\r\n`);
+    await hung.fired;
+    // The client gives up on the message the server stopped reading.
+    c.close();
+    await closesUntil(() => faultAttempts(smtp).some((a) => a.reason.endsWith("(client gave up)")));
     expect(smtp.inbox.messages).toHaveLength(0);
     const { connection, text } = lastTranscript(smtp);
     expect(text).toContain(`# fault fired: ${fault.name} at DATA_BODY`);
@@ -236,9 +250,15 @@ describe("hang(stage)", () => {
   });
 
   test("DATA_END: the message is not stored and the attempt names the fault", async () => {
-    smtp.use(hang("DATA_END"));
-    const err = await sendFails(smtp, {}, { socketTimeout: 150 });
-    expect(err.code).toBe("ETIMEDOUT");
+    const hung = firing(hang("DATA_END"));
+    smtp.use(hung.fault);
+    const c = await rawClient(smtp);
+    c.write("MAIL FROM:<app@sender.test>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\n");
+    expect((await c.readMany(3)).map((r) => r.code)).toEqual([250, 250, 354]);
+    c.write("Subject: hung\r\n\r\nbody\r\n.\r\n");
+    await hung.fired;
+    // The client gives up on the end of data the server holds.
+    c.close();
     // The attempt is there from the moment the fault fired; how the hang ended is
     // added when the hung connection closes (before its onClose). The previous test's
     // nodemailer connection may close first, so wait for that ending.
