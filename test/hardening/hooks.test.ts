@@ -7,16 +7,23 @@
  */
 import { describe, expect, test } from "vitest";
 import { SMTPError, SMTPServer } from "../../src/index.js";
-import type { RawReply } from "../helpers/raw-client.js";
+import type { RawClient, RawReply } from "../helpers/raw-client.js";
 import { type AnyHook, type HookPoint, hookHarness } from "./hook-harness.js";
 import { ClosedCounter, dialog, portOf, REPLY_LINE, within } from "./support.js";
 
-/** The idle timeout that bounds a hook that never answers. */
+/**
+ * The idle timeout that bounds a hook that never answers: given only to the tests
+ * that need the server to time out, which send their whole dialog before the idle
+ * phase in one write (a command still unread when a stalled loop runs the expired
+ * timer would get the 421 instead of its reply).
+ */
 const TIMEOUT_MS = 200;
 /** Generous bound on any single wait in this file. */
 const BOUND_MS = 5000;
+/** Every other test's: well over BOUND_MS, so a missing reply fails on BOUND_MS, not on the idle timeout. */
+const SOCKET_TIMEOUT_MS = 30_000;
 
-const suite = hookHarness({ socketTimeout: TIMEOUT_MS, closeTimeout: 1000 });
+const suite = hookHarness({ socketTimeout: SOCKET_TIMEOUT_MS, closeTimeout: 1000 });
 const { start, connect } = suite;
 type Point = Exclude<HookPoint, "onSecure">;
 
@@ -65,6 +72,31 @@ async function drive(point: Point, port: number): Promise<{ reply: RawReply; usa
     usable = false;
   }
   return { reply, usable };
+}
+
+/**
+ * The dialog up to the command a hook that never answers holds, sent in one write
+ * after the greeting, and the replies before that command read: the client's next
+ * reply is the held one's. onConnect: nothing sent, the greeting is the held reply.
+ */
+async function driveToHeld(point: Point, port: number): Promise<RawClient> {
+  const c = await connect(port);
+  if (point === "onConnect") return c;
+  expect((await within(c.read(), BOUND_MS, "greeting")).code).toBe(220);
+  const lines = ["EHLO client.test"];
+  if (point === "onAuth")
+    lines.push(`AUTH PLAIN ${Buffer.from("\0user\0pass").toString("base64")}`);
+  else lines.push("MAIL FROM:<a@x.test>");
+  if (point === "onRcptTo" || point === "onData") lines.push("RCPT TO:<b@x.test>");
+  const body = point === "onData" ? "DATA\r\nSubject: x\r\n\r\nbody\r\n.\r\n" : "";
+  c.write(`${lines.map((l) => `${l}\r\n`).join("")}${body}`);
+  // Every command before the held one is answered as usual.
+  const before =
+    point === "onData" ? [...lines.map(() => 250), 354] : lines.slice(1).map(() => 250);
+  for (const code of before) {
+    expect((await within(c.read(), BOUND_MS, `reply before ${point}`)).code).toBe(code);
+  }
+  return c;
 }
 
 /** Each misbehaviour, as a hook with smtp-server's signature (callback last). */
@@ -206,24 +238,24 @@ describe.each(POINTS)("%s hook that never answers", (point) => {
       if (point === "onData") (args[0] as NodeJS.ReadableStream).resume();
       return new Promise(() => {});
     };
-    const port = await start(point, hook);
+    const port = await start(point, hook, { socketTimeout: TIMEOUT_MS });
     const t0 = performance.now();
-    const { reply, usable } = await drive(point, port);
+    const c = await driveToHeld(point, port);
+    const reply = await within(c.read(), BOUND_MS, `reply at ${point}`);
+    checkGrammar(reply);
     expect(reply.code).toBe(421);
-    expect(usable).toBe(false);
+    await within(c.waitClose(), BOUND_MS, "close after the 421");
     expect(performance.now() - t0).toBeLessThan(BOUND_MS);
   });
 });
 
 describe("onData that never reads its stream and never answers", () => {
   test("a large message: backpressure, then 421 on the idle timeout, no hang", async () => {
-    const port = await start("onData", () => new Promise(() => {}));
+    const port = await start("onData", () => new Promise(() => {}), { socketTimeout: TIMEOUT_MS });
     const c = await connect(port);
     await c.read();
-    await c.command("EHLO client.test");
-    await c.command("MAIL FROM:<a@x.test>");
-    await c.command("RCPT TO:<b@x.test>");
-    expect((await c.command("DATA")).code).toBe(354);
+    c.write("EHLO client.test\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n");
+    expect((await c.readMany(4)).map((r) => r.code)).toEqual([250, 250, 250, 354]);
     c.write(`Subject: big\r\n\r\n${"z".repeat(76)}\r\n`.repeat(40_000)); // ~3 MB
     c.write(".\r\n");
     const r = await within(c.read(), BOUND_MS * 2, "timeout reply");
@@ -385,13 +417,14 @@ describe("connections the server ended are released as soon as the client is gon
 
   test("421 idle timeout while reading is paused by a stalled onData (backpressure)", async () => {
     const closes = new ClosedCounter();
-    const port = await start("onData", () => new Promise(() => {}), { onClose: closes.onClose });
+    const port = await start("onData", () => new Promise(() => {}), {
+      onClose: closes.onClose,
+      socketTimeout: TIMEOUT_MS,
+    });
     const c = await connect(port);
     await c.read();
-    await c.command("EHLO client.test");
-    await c.command("MAIL FROM:<a@x.test>");
-    await c.command("RCPT TO:<b@x.test>");
-    expect((await c.command("DATA")).code).toBe(354);
+    c.write("EHLO client.test\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n");
+    expect((await c.readMany(4)).map((r) => r.code)).toEqual([250, 250, 250, 354]);
     c.write(`${"z".repeat(998)}\r\n`.repeat(4000)); // ~4 MB: fills every buffer
     expect((await within(c.read(), BOUND_MS, "timeout reply")).code).toBe(421);
     c.close();
