@@ -4,6 +4,7 @@
  * applies backpressure, and records the transcript when asked to.
  */
 import { randomBytes } from "node:crypto";
+import { setMaxListeners } from "node:events";
 import { isIPv6, type Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { Engine } from "../protocol/engine.js";
@@ -31,7 +32,7 @@ import { callHook, HookCrash } from "./hooks.js";
 import { type Log, logRelayed, userField, withoutCrlf } from "./logger.js";
 import type { AuthResponse } from "./options.js";
 import { acceptProxy } from "./proxy.js";
-import { clearTimeout, endSignal, setImmediate, setTimeout, sleep } from "./real-timers.js";
+import { clearTimeout, setImmediate, setTimeout, sleep } from "./real-timers.js";
 import { type ReverseLookupReport, reverseLookup } from "./reverse-lookup.js";
 import {
   type HandshakeCut,
@@ -781,7 +782,9 @@ export class Connection implements EngineHost {
    */
   get endSignal(): AbortSignal {
     if (this.#gone === undefined) {
-      this.#gone = endSignal();
+      this.#gone = new AbortController();
+      // Any number of waits may listen at once (pipelined delays, a drip).
+      setMaxListeners(0, this.#gone.signal);
       if (this.#closed) this.#gone.abort();
     }
     return this.#gone.signal;

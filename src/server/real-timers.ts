@@ -5,7 +5,6 @@
  * waits that time out with their report, delays and slow drips that end, and a
  * `close()` that finishes after `closeTimeout`.
  */
-import { setMaxListeners } from "node:events";
 import perfHooks from "node:perf_hooks";
 import timers from "node:timers";
 
@@ -56,14 +55,4 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     timer.unref();
     signal?.addEventListener("abort", done, { once: true });
   });
-}
-
-/**
- * A signal that aborts when `end` is called: one per connection, made when something
- * first waits on it. Any number of waits may listen (pipelined delays, a drip).
- */
-export function endSignal(): AbortController {
-  const controller = new AbortController();
-  setMaxListeners(0, controller.signal);
-  return controller;
 }

@@ -76,27 +76,28 @@ class Note {
   }
 }
 
-/** Client bytes not kept (message data past the size limit): their count only. */
-class Omitted {
-  readonly length: number;
-  constructor(length: number) {
-    this.length = length;
+/**
+ * Client bytes not kept, and why (the entry reads as a note with their count). The
+ * count is in the entry's number slot, so stream offsets stay right; one object per
+ * reason, shared by every such entry.
+ */
+class Dropped {
+  readonly why: string;
+  constructor(why: string) {
+    this.why = why;
   }
 }
-
-/**
- * Client bytes let go after an earlier `reset()` (`release`): their count is in the
- * entry's number slot, so stream offsets stay right. One object for every such entry.
- */
-class Released {}
-const RELEASED = new Released();
+/** Message data past the size limit (`omit`). */
+const PAST_LIMIT = new Dropped("bytes of message data past the size limit, not kept");
+/** A previous test's reads on a connection open across `reset()` (`release`). */
+const BEFORE_RESET = new Dropped("bytes received before an earlier reset(), not kept");
 
 /**
  * An entry's data: an ArrayBuffer (client bytes at the packed location), a
  * Uint8Array (client bytes kept as given), a string (a server reply), a Note, or
- * Omitted client bytes.
+ * Dropped client bytes.
  */
-type Stored = ArrayBuffer | Uint8Array | string | Note | Omitted | Released;
+type Stored = ArrayBuffer | Uint8Array | string | Note | Dropped;
 
 export class TranscriptRecorder implements Transcript {
   readonly connection: number;
@@ -201,10 +202,7 @@ export class TranscriptRecorder implements Transcript {
    * let go, and it reads as a note with their count (stream offsets stay right).
    */
   omit(i: number): void {
-    const stored = this.data[i];
-    if (!(stored instanceof ArrayBuffer || stored instanceof Uint8Array)) return;
-    this.data[i] = new Omitted(this.clientLength(i));
-    this.nums[i * 2 + 1] = 0;
+    this.drop(i, PAST_LIMIT);
   }
 
   /**
@@ -215,13 +213,16 @@ export class TranscriptRecorder implements Transcript {
    */
   release(end: number): void {
     const upTo = Math.min(end, this.count);
-    for (let i = this.released; i < upTo; i++) {
-      const stored = this.data[i];
-      if (!(stored instanceof ArrayBuffer || stored instanceof Uint8Array)) continue;
-      this.nums[i * 2 + 1] = this.clientLength(i);
-      this.data[i] = RELEASED;
-    }
+    for (let i = this.released; i < upTo; i++) this.drop(i, BEFORE_RESET);
     if (upTo > this.released) this.released = upTo;
+  }
+
+  /** Entry `i`, if it holds client bytes, keeps their count instead, and why. */
+  private drop(i: number, why: Dropped): void {
+    const stored = this.data[i];
+    if (!(stored instanceof ArrayBuffer || stored instanceof Uint8Array)) return;
+    this.nums[i * 2 + 1] = this.clientLength(i);
+    this.data[i] = why;
   }
 
   server(text: string): void {
@@ -318,12 +319,8 @@ export class TranscriptRecorder implements Transcript {
     if (stored instanceof Note) {
       return { at, direction: "server", note: stored.text, data: NO_BYTES };
     }
-    if (stored instanceof Omitted) {
-      const note = `${stored.length} bytes of message data past the size limit, not kept`;
-      return { at, direction: "client", note, data: NO_BYTES };
-    }
-    if (stored instanceof Released) {
-      const note = `${this.clientLength(i)} bytes received before an earlier reset(), not kept`;
+    if (stored instanceof Dropped) {
+      const note = `${this.clientLength(i)} ${stored.why}`;
       return { at, direction: "client", note, data: NO_BYTES };
     }
     const data = this.clientData(i, stored);
@@ -359,8 +356,7 @@ export class TranscriptRecorder implements Transcript {
     const stored = this.data[i];
     if (stored instanceof ArrayBuffer) return this.nums[i * 2 + 1]! % LENGTH_BITS;
     if (stored instanceof Uint8Array) return stored.byteLength;
-    if (stored instanceof Omitted) return stored.length;
-    if (stored instanceof Released) return this.nums[i * 2 + 1]!;
+    if (stored instanceof Dropped) return this.nums[i * 2 + 1]!;
     return 0;
   }
 
